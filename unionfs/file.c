@@ -1,0 +1,219 @@
+/* Open files, as fs/overlayfs/file.c: a handle holds one backing fd; a
+ * read-only handle opened before a copy-up switches to the upper copy, so it
+ * sees data written after the copy-up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "copyup.h"
+#include "log.h"
+#include "ops.h"
+
+struct ufile {
+	pthread_mutex_t lock; /* guards fd/branch while they are swapped */
+	int fd;
+	int flags;
+	unsigned int branch;  /* branch the fd points into */
+	struct node *node;    /* holds a reference */
+};
+
+static struct ufile *ufile(struct fuse_file_info *fi)
+{
+	return (struct ufile *)(uintptr_t)fi->fh;
+}
+
+int open_backing(struct node *n, int flags)
+{
+	char *name;
+	int dirfd = node_open_parent(n, n->branch, &name), fd;
+
+	if (dirfd < 0)
+		return dirfd;
+	fd = openat(dirfd, name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(dirfd);
+	free(name);
+	return fd;
+}
+
+int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
+{
+	struct ufile *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	f->fd = fd;
+	f->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	f->branch = n->branch;
+	f->node = n;
+	node_ref(n);
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+/* The fd to use for I/O: re-targeted at the upper copy when the node was
+ * copied up after this handle was opened. */
+static int ufile_fd(struct ufile *f)
+{
+	unsigned int now = __atomic_load_n(&f->node->branch, __ATOMIC_ACQUIRE);
+	int fd;
+
+	if (now == f->branch)
+		return f->fd;
+	pthread_mutex_lock(&f->lock);
+	if (f->branch != now) {
+		fd = open_backing(f->node, f->flags);
+		if (fd >= 0) {
+			/* The old fd may be in use by a concurrent read: keep it
+			 * valid by duplicating over it atomically. */
+			dup3(fd, f->fd, O_CLOEXEC);
+			close(fd);
+			f->branch = now;
+		}
+	}
+	fd = f->fd;
+	pthread_mutex_unlock(&f->lock);
+	return fd;
+}
+
+int file_upper_fd(struct fuse_file_info *fi, struct node *n)
+{
+	struct ufile *f = ufile(fi);
+
+	(void)n;
+	if ((f->flags & O_ACCMODE) == O_RDONLY)
+		return -1;
+	return ufile_fd(f);
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	int fd, err;
+
+	if (wants_write(fi->flags)) {
+		if (!ufs.writable) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		err = copy_up(n, (fi->flags & O_TRUNC) ? COPY_NO_DATA : COPY_DATA);
+		if (err) {
+			fuse_reply_err(req, -err);
+			return;
+		}
+	}
+	fd = open_backing(n, fi->flags);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	err = file_attach(fi, n, fd, fi->flags);
+	if (err) {
+		close(fd);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	/* Lower branches never change under us: their pages stay valid. */
+	fi->keep_cache = n->branch != 0;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fuse_reply_open(req, fi);
+}
+
+void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = ufile_fd(ufile(fi));
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void ufs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t res;
+
+	(void)ino;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = ufile_fd(ufile(fi));
+	out.buf[0].pos = off;
+	res = fuse_buf_copy(&out, in, 0);
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+void ufs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int fd;
+
+	(void)ino;
+	/* close() of a dup reports delayed write errors (NFS-style) and
+	 * releases POSIX locks of this owner, as a real close would. */
+	fd = dup(ufile_fd(ufile(fi)));
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fuse_reply_err(req, close(fd) < 0 ? errno : 0);
+}
+
+void file_detach(struct fuse_file_info *fi)
+{
+	struct ufile *f = ufile(fi);
+
+	close(f->fd);
+	pthread_mutex_destroy(&f->lock);
+	node_unref(f->node);
+	free(f);
+}
+
+void ufs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	file_detach(fi);
+	fuse_reply_err(req, 0);
+}
+
+void ufs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int fd = ufile_fd(ufile(fi));
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+void ufs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		   struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fallocate(ufile_fd(ufile(fi)), mode, offset, length) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void ufs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	off_t res = lseek(ufile_fd(ufile(fi)), off, whence);
+
+	(void)ino;
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}

@@ -1,0 +1,362 @@
+/* Attribute and xattr requests, as fs/overlayfs/inode.c: reads go to the
+ * topmost copy, changes copy up first. */
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "copyup.h"
+#include "log.h"
+#include "lookup.h"
+#include "ops.h"
+#include "whiteout.h"
+
+void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int err;
+
+	(void)fi;
+	err = node_getattr(req_node(ino), &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, UFS_TIMEOUT);
+}
+
+/* Runs fn on the upper copy of n: fn gets the upper parent dir and name. */
+static int with_upper(struct node *n, enum copy_data data,
+		      int (*fn)(int dirfd, const char *name, void *arg), void *arg)
+{
+	char *name;
+	int dirfd, err = copy_up(n, data);
+
+	if (err)
+		return err;
+	dirfd = node_open_parent(n, 0, &name);
+	if (dirfd < 0)
+		return dirfd;
+	err = fn(dirfd, name, arg);
+	close(dirfd);
+	free(name);
+	return err;
+}
+
+struct setattr_args {
+	const struct stat *attr;
+	int to_set;
+	int fd; /* an open file handle's fd, or -1 */
+};
+
+static int set_times(int dirfd, const char *name, const struct setattr_args *a)
+{
+	struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+	if (a->to_set & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (a->to_set & FUSE_SET_ATTR_ATIME)
+		tv[0] = a->attr->st_atim;
+	if (a->to_set & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (a->to_set & FUSE_SET_ATTR_MTIME)
+		tv[1] = a->attr->st_mtim;
+	if (a->fd >= 0)
+		return futimens(a->fd, tv) < 0 ? -errno : 0;
+	return utimensat(dirfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int truncate_at(int dirfd, const char *name, off_t size)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int apply_setattr(int dirfd, const char *name, void *arg)
+{
+	const struct setattr_args *a = arg;
+	const struct stat *attr = a->attr;
+
+	if (a->to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (a->to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (a->to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (a->to_set & FUSE_SET_ATTR_MODE) {
+		int r = a->fd >= 0 ? fchmod(a->fd, attr->st_mode & 07777)
+				   : fchmodat(dirfd, name, attr->st_mode & 07777, 0);
+
+		if (r < 0)
+			return -errno;
+	}
+	if (a->to_set & FUSE_SET_ATTR_SIZE) {
+		int err = a->fd >= 0 ? (ftruncate(a->fd, attr->st_size) < 0 ? -errno : 0)
+				     : truncate_at(dirfd, name, attr->st_size);
+
+		if (err)
+			return err;
+	}
+	if (a->to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			 FUSE_SET_ATTR_MTIME_NOW))
+		return set_times(dirfd, name, a);
+	return 0;
+}
+
+void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	struct setattr_args a = { .attr = attr, .to_set = to_set, .fd = -1 };
+	/* Truncating to 0 needs no data from below. */
+	enum copy_data data = ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0) ?
+				      COPY_NO_DATA : COPY_DATA;
+	struct stat st;
+	int err;
+
+	if (fi && S_ISREG(n->type)) {
+		err = copy_up(n, data);
+		if (err)
+			goto out;
+		a.fd = file_upper_fd(fi, n);
+	}
+	err = with_upper(n, data, apply_setattr, &a);
+	if (!err)
+		err = node_getattr(n, &st);
+out:
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, UFS_TIMEOUT);
+}
+
+void ufs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = req_node(ino);
+	char buf[PATH_MAX + 1], *name;
+	int dirfd = node_open_parent(n, n->branch, &name);
+	ssize_t len;
+
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
+		return;
+	}
+	len = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+	if (len < 0) {
+		fuse_reply_err(req, errno);
+	} else {
+		buf[len] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+	close(dirfd);
+	free(name);
+}
+
+void ufs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int fd;
+
+	(void)ino;
+	/* O_PATH fds cannot be fstatvfs()ed on every kernel: open for real. */
+	fd = openat(ufs.br[0].fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstatvfs(fd, &sv) < 0) {
+		fuse_reply_err(req, errno);
+	} else {
+		sv.f_namemax = NAME_MAX;
+		fuse_reply_statfs(req, &sv);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+void ufs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct node *n = req_node(ino);
+	char *name;
+	int dirfd, err = 0;
+
+	if ((mask & W_OK) && !ufs.writable) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	dirfd = node_open_parent(n, n->branch, &name);
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
+		return;
+	}
+	/* Writing will copy up, so only the permission bits matter for W_OK,
+	 * not whether the lower branch is writable. */
+	if (faccessat(dirfd, name, mask & ~W_OK, AT_EACCESS) < 0)
+		err = errno;
+	close(dirfd);
+	free(name);
+	fuse_reply_err(req, err);
+}
+
+struct xattr_set_args {
+	const char *name;
+	const char *value;
+	size_t size;
+	int flags;
+};
+
+static int do_setxattr(int dirfd, const char *name, void *arg)
+{
+	const struct xattr_set_args *a = arg;
+	char path[WH_AT_PATH_MAX];
+
+	if (lsetxattr(at_path(path, dirfd, name), a->name, a->value, a->size, a->flags) < 0)
+		return -errno;
+	return 0;
+}
+
+static int do_removexattr(int dirfd, const char *name, void *arg)
+{
+	char path[WH_AT_PATH_MAX];
+
+	if (lremovexattr(at_path(path, dirfd, name), (const char *)arg) < 0)
+		return -errno;
+	return 0;
+}
+
+void ufs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags)
+{
+	struct xattr_set_args a = { name, value, size, flags };
+
+	if (xattr_is_private(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -with_upper(req_node(ino), COPY_DATA, do_setxattr, &a));
+}
+
+void ufs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct node *n = req_node(ino);
+	char path[WH_AT_PATH_MAX], *pname;
+	int dirfd;
+
+	if (xattr_is_private(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* Copying up to remove something that is not there would be waste. */
+	dirfd = node_open_parent(n, n->branch, &pname);
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
+		return;
+	}
+	if (lgetxattr(at_path(path, dirfd, pname), name, NULL, 0) < 0) {
+		fuse_reply_err(req, errno);
+		close(dirfd);
+		free(pname);
+		return;
+	}
+	close(dirfd);
+	free(pname);
+	fuse_reply_err(req, -with_upper(n, COPY_DATA, do_removexattr, (void *)name));
+}
+
+void ufs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct node *n = req_node(ino);
+	char path[WH_AT_PATH_MAX], *pname, *buf = NULL;
+	int dirfd;
+	ssize_t len;
+
+	if (xattr_is_private(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	dirfd = node_open_parent(n, n->branch, &pname);
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
+		return;
+	}
+	at_path(path, dirfd, pname);
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			goto out;
+		}
+	}
+	len = lgetxattr(path, name, buf, size);
+	if (len < 0)
+		fuse_reply_err(req, errno);
+	else if (size)
+		fuse_reply_buf(req, buf, (size_t)len);
+	else
+		fuse_reply_xattr(req, (size_t)len);
+out:
+	free(buf);
+	close(dirfd);
+	free(pname);
+}
+
+/* Removes the private names from a listxattr result, in place. */
+static size_t filter_xattr_list(char *list, size_t len)
+{
+	size_t out = 0;
+
+	for (size_t off = 0; off < len;) {
+		size_t l = strlen(list + off) + 1;
+
+		if (!xattr_is_private(list + off)) {
+			memmove(list + out, list + off, l);
+			out += l;
+		}
+		off += l;
+	}
+	return out;
+}
+
+void ufs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct node *n = req_node(ino);
+	char path[WH_AT_PATH_MAX], *pname, *buf;
+	ssize_t len;
+	size_t kept;
+	int dirfd = node_open_parent(n, n->branch, &pname);
+
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
+		return;
+	}
+	at_path(path, dirfd, pname);
+	/* The full list is needed to know the filtered size. */
+	len = llistxattr(path, NULL, 0);
+	buf = len > 0 ? malloc((size_t)len) : NULL;
+	if (len > 0 && buf)
+		len = llistxattr(path, buf, (size_t)len);
+	if (len < 0) {
+		fuse_reply_err(req, errno);
+	} else if (len > 0 && !buf) {
+		fuse_reply_err(req, ENOMEM);
+	} else {
+		kept = filter_xattr_list(buf, (size_t)len);
+		if (size == 0)
+			fuse_reply_xattr(req, kept);
+		else if (kept > size)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, buf, kept);
+	}
+	free(buf);
+	close(dirfd);
+	free(pname);
+}

@@ -1,0 +1,314 @@
+/* namei for the union: top-down lookup with whiteouts, opaque directories
+ * and redirects, as fs/overlayfs/namei.c does it. */
+#include "lookup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "whiteout.h"
+#include "xino.h"
+
+void resolved_free(struct resolved *r)
+{
+	free(r->redirect);
+	r->redirect = NULL;
+}
+
+uint32_t backing_gen(int dirfd, const char *name)
+{
+	union {
+		struct file_handle fh;
+		unsigned char storage[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h;
+	const unsigned char *bytes = h.storage + sizeof(struct file_handle);
+	uint32_t hash = 2166136261u;
+	int mount_id;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, &h.fh, &mount_id, 0) < 0)
+		return 0;
+	for (unsigned int i = 0; i < h.fh.handle_bytes; i++)
+		hash = (hash ^ bytes[i]) * 16777619u;
+	return hash;
+}
+
+uint64_t union_ino(unsigned int b, const struct stat *st, uint32_t gen)
+{
+	struct xino_key key = { .branch_id = ufs.br[b].xino_id, .ino = st->st_ino, .gen = gen };
+
+	return xino_get(ufs.xino, &key);
+}
+
+/* A redirect value as stored by overlayfs is either absolute from the layer
+ * root ("/a/b") or a name relative to the parent; store it root-relative. */
+static char *redirect_to_root_relative(struct node *parent, unsigned int b, const char *value)
+{
+	char *base, *out;
+
+	if (value[0] == '/') {
+		while (*value == '/')
+			value++;
+		return strdup(value);
+	}
+	pthread_rwlock_rdlock(&ufs.tree_lock);
+	base = node_path(parent, b);
+	pthread_rwlock_unlock(&ufs.tree_lock);
+	if (!base)
+		return NULL;
+	if (strcmp(base, ".") == 0)
+		out = strdup(value);
+	else if (asprintf(&out, "%s/%s", base, value) < 0)
+		out = NULL;
+	free(base);
+	return out;
+}
+
+/* Opens the directory that holds the name in branch b: the parent's own
+ * directory, or the directory named by a redirect. *leaf is the name to
+ * use inside it (points into name or redirect). */
+static int open_holder(struct node *parent, unsigned int b, const char *name,
+		       const char *redirect, const char **leaf)
+{
+	const char *slash;
+	char *dir;
+	int fd;
+
+	if (!redirect) {
+		*leaf = name;
+		return node_open_dir(parent, b, 0);
+	}
+	slash = strrchr(redirect, '/');
+	if (!slash) {
+		*leaf = redirect;
+		return branch_open(b, ".", O_PATH | O_DIRECTORY, 0);
+	}
+	*leaf = slash + 1;
+	dir = strndup(redirect, (size_t)(slash - redirect));
+	if (!dir)
+		return -ENOMEM;
+	fd = branch_open(b, dir, O_PATH | O_DIRECTORY, 0);
+	free(dir);
+	return fd;
+}
+
+enum step { STEP_CONTINUE, STEP_STOP };
+
+/* Examines the name in one branch; updates r. */
+static int resolve_in_branch(struct node *parent, unsigned int b, const char *name,
+			     struct resolved *r, enum step *next)
+{
+	const struct branch *br = &ufs.br[b];
+	const char *leaf;
+	struct stat st;
+	int dirfd = open_holder(parent, b, name, r->redirect, &leaf);
+
+	*next = STEP_CONTINUE;
+	if (dirfd == -ENOENT || dirfd == -ENOTDIR)
+		return 0; /* the parent is not in this branch (any more) */
+	if (dirfd < 0)
+		return dirfd;
+	if (fstatat(dirfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int err = errno;
+
+		if (err != ENOENT) {
+			close(dirfd);
+			return -err;
+		}
+		if (br->honour_wh && wh_aufs_exists(dirfd, leaf)) {
+			r->upper_whiteout |= b == 0;
+			*next = STEP_STOP;
+		}
+		close(dirfd);
+		return 0;
+	}
+	if (br->honour_wh && wh_is_overlay_whiteout(&st)) {
+		r->upper_whiteout |= b == 0;
+		*next = STEP_STOP;
+	} else if (!r->found || S_ISDIR(st.st_mode)) {
+		if (!r->found) {
+			r->found = true;
+			r->branch = b;
+			r->st = st;
+			r->gen = backing_gen(dirfd, leaf);
+		}
+		if (S_ISDIR(r->st.st_mode)) {
+			struct dir_markers m;
+
+			r->dir_branches |= 1ULL << b;
+			wh_read_dir_markers(dirfd, leaf, &m);
+			if (m.redirect && !r->redirect) {
+				r->redirect = redirect_to_root_relative(parent, b + 1, m.redirect);
+				r->redirect_branch = b;
+			}
+			free(m.redirect);
+			if (m.opaque && br->honour_wh) {
+				r->opaque = true;
+				*next = STEP_STOP;
+			}
+		} else {
+			*next = STEP_STOP;
+		}
+	} else {
+		/* A non-directory below a directory ends the merge. */
+		*next = STEP_STOP;
+	}
+	close(dirfd);
+	return 0;
+}
+
+int resolve_child(struct node *parent, const char *name, struct resolved *r)
+{
+	uint64_t mask = __atomic_load_n(&parent->dir_branches, __ATOMIC_RELAXED);
+
+	memset(r, 0, sizeof(*r));
+	for (unsigned int b = 0; b < ufs.nbr; b++) {
+		enum step next;
+		int err;
+
+		/* Below a redirect the parent's branches no longer matter. */
+		if (!r->redirect && !(mask & (1ULL << b)))
+			continue;
+		err = resolve_in_branch(parent, b, name, r, &next);
+		if (err) {
+			resolved_free(r);
+			return err;
+		}
+		if (next == STEP_STOP)
+			break;
+	}
+	return 0;
+}
+
+int node_apply(struct node *n, const struct resolved *r)
+{
+	uint64_t ino = 0;
+	bool same;
+
+	pthread_mutex_lock(&n->lock);
+	same = n->ino && n->branch == r->branch && n->backing_ino == r->st.st_ino &&
+	       (n->type == (r->st.st_mode & S_IFMT));
+	pthread_mutex_unlock(&n->lock);
+	if (!same) {
+		ino = union_ino(r->branch, &r->st, r->gen);
+		if (!ino)
+			return -errno;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (ino)
+		n->ino = ino;
+	n->branch = (uint8_t)r->branch;
+	n->type = r->st.st_mode & S_IFMT;
+	n->backing_ino = r->st.st_ino;
+	n->opaque = r->opaque;
+	n->dir_branches = r->dir_branches;
+	pthread_mutex_unlock(&n->lock);
+	/* Path builders read redirects under the tree lock; only take it for
+	 * writing when something changes, which is rare. */
+	if (n->redirect || r->redirect) {
+		bool changed;
+
+		pthread_rwlock_rdlock(&ufs.tree_lock);
+		changed = !n->redirect || !r->redirect || strcmp(n->redirect, r->redirect) ||
+			  n->redirect_branch != r->redirect_branch;
+		pthread_rwlock_unlock(&ufs.tree_lock);
+		if (changed)
+			node_set_redirect(n, r->redirect, r->redirect_branch);
+	}
+	return 0;
+}
+
+void node_fill_stat(const struct node *n, struct stat *st)
+{
+	st->st_ino = n->ino;
+	/* Like overlayfs: the link count of a merged directory is unknown. */
+	if (S_ISDIR(st->st_mode) && (n->dir_branches & (n->dir_branches - 1)))
+		st->st_nlink = 1;
+}
+
+int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st)
+{
+	struct resolved r;
+	struct node *n;
+	bool created;
+	int err;
+
+	if (wh_is_meta_name(name))
+		return -ENOENT;
+	err = resolve_child(parent, name, &r);
+	if (err)
+		return err;
+	if (!r.found) {
+		resolved_free(&r);
+		return -ENOENT;
+	}
+	n = node_get_child(parent, name, &created);
+	if (!n) {
+		resolved_free(&r);
+		return -ENOMEM;
+	}
+	err = node_apply(n, &r);
+	if (!err) {
+		*st = r.st;
+		node_fill_stat(n, st);
+		*out = n;
+	} else {
+		node_unref(n);
+	}
+	resolved_free(&r);
+	return err;
+}
+
+int node_getattr(struct node *n, struct stat *st)
+{
+	unsigned int b = n->branch;
+	char *name;
+	int dirfd;
+
+	if (n == ufs.root) {
+		if (fstat(ufs.br[b].fd, st) < 0)
+			return -errno;
+	} else {
+		dirfd = node_open_parent(n, b, &name);
+		if (dirfd < 0)
+			return dirfd;
+		if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			int err = -errno;
+
+			close(dirfd);
+			free(name);
+			return err;
+		}
+		close(dirfd);
+		free(name);
+	}
+	node_fill_stat(n, st);
+	return 0;
+}
+
+void root_init_branches(void)
+{
+	struct node *root = ufs.root;
+	struct stat st;
+
+	for (unsigned int b = 0; b < ufs.nbr; b++) {
+		struct dir_markers m;
+
+		root->dir_branches |= 1ULL << b;
+		wh_read_dir_markers(ufs.br[b].fd, ".", &m);
+		free(m.redirect);
+		if (m.opaque && ufs.br[b].honour_wh && b + 1 < ufs.nbr) {
+			root->opaque = true;
+			break;
+		}
+	}
+	root->branch = 0;
+	if (fstat(ufs.br[0].fd, &st) == 0) {
+		root->backing_ino = st.st_ino;
+		root->ino = union_ino(0, &st, backing_gen(ufs.br[0].fd, "."));
+	}
+}

@@ -1,0 +1,52 @@
+/* namei: resolving a name in a merged directory, top branch first. */
+#ifndef STRATA_UNIONFS_LOOKUP_H
+#define STRATA_UNIONFS_LOOKUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "node.h"
+
+struct resolved {
+	bool found;
+	unsigned int branch;    /* topmost branch holding the name */
+	struct stat st;         /* lstat of the object there */
+	uint32_t gen;           /* generation (file-handle hash) for xino */
+	uint64_t dir_branches;  /* dirs: every contributing branch */
+	bool opaque;            /* dirs: merging stopped at an opaque marker */
+	char *redirect;         /* dirs: root-relative lower path, malloc'ed */
+	unsigned int redirect_branch;
+	bool upper_whiteout;    /* branch 0 holds a whiteout for the name */
+};
+
+void resolved_free(struct resolved *r);
+
+/* Resolves name in parent. Returns 0 (r->found tells whether it exists)
+ * or -errno for a backing-filesystem error. */
+int resolve_child(struct node *parent, const char *name, struct resolved *r);
+
+/* resolve_child + the node table: on success *out holds a new kernel
+ * reference and st is the attribute to report. -ENOENT when absent. */
+int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st);
+
+/* Updates n from a resolution (after lookup, copy-up, create). */
+int node_apply(struct node *n, const struct resolved *r);
+
+/* The attributes of n as the union reports them. */
+int node_getattr(struct node *n, struct stat *st);
+
+/* Turns a backing stat into the reported one for n. */
+void node_fill_stat(const struct node *n, struct stat *st);
+
+/* Generation of name in dirfd for the xino key: a hash of its file handle,
+ * which carries the inode generation on the filesystems that have one. */
+uint32_t backing_gen(int dirfd, const char *name);
+
+/* The union inode number for an object in branch b. 0 on error (errno). */
+uint64_t union_ino(unsigned int b, const struct stat *st, uint32_t gen);
+
+/* Root directory's contributing branches (stops at an opaque root). */
+void root_init_branches(void);
+
+#endif

@@ -1,0 +1,150 @@
+/* strata-unionfs: parse options, validate and lock branches, mount, serve. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "branch.h"
+#include "log.h"
+#include "lookup.h"
+#include "node.h"
+#include "ops.h"
+
+struct ufs ufs = { .tree_lock = PTHREAD_RWLOCK_INITIALIZER };
+
+/* The -o list handed to libfuse: the user's generic options plus what a
+ * union needs (fsname/subtype for mount tables, permissions as root). */
+static char *fuse_option_string(const struct union_config *cfg)
+{
+	char *s = NULL;
+	const char *fsname = cfg->source ? cfg->source : ufs.br[0].path;
+	bool has_fsname = strstr(cfg->fuse_opts, "fsname=") != NULL;
+	bool has_subtype = strstr(cfg->fuse_opts, "subtype=") != NULL;
+
+	if (asprintf(&s, "%s%s%s%s%s%s%s", cfg->fuse_opts, *cfg->fuse_opts ? "," : "",
+		     has_subtype ? "" : "subtype=strata-unionfs,",
+		     has_fsname ? "" : "fsname=", has_fsname ? "" : fsname,
+		     cfg->allow_other ? ",allow_other" : "",
+		     cfg->default_permissions ? ",default_permissions" : "") < 0)
+		return NULL;
+	if (s[strlen(s) - 1] == ',')
+		s[strlen(s) - 1] = '\0';
+	return s;
+}
+
+static struct fuse_session *make_session(const struct union_config *cfg)
+{
+	char *opts = fuse_option_string(cfg);
+	char *argv[] = { "strata-unionfs", "-o", opts, cfg->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
+	struct fuse_session *se;
+
+	if (!opts)
+		return NULL;
+	se = fuse_session_new(&args, &ufs_ops, sizeof(ufs_ops), NULL);
+	fuse_opt_free_args(&args);
+	free(opts);
+	return se;
+}
+
+static int serve(struct fuse_session *se, const struct union_config *cfg)
+{
+	struct fuse_loop_config *loop;
+	int ret;
+
+	if (cfg->single_thread)
+		return fuse_session_loop(se);
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(loop, 1);
+	fuse_loop_cfg_set_max_threads(loop, 16);
+	ret = fuse_session_loop_mt(se, loop);
+	fuse_loop_cfg_destroy(loop);
+	return ret;
+}
+
+static int run(struct union_config *cfg)
+{
+	char err[512];
+	struct fuse_session *se;
+	int ret = 1;
+
+	if (branches_setup(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (node_table_init() < 0) {
+		log_error("out of memory");
+		goto out_branches;
+	}
+	root_init_branches();
+	se = make_session(cfg);
+	if (!se) {
+		log_error("cannot create the FUSE session (see the message above)");
+		goto out_nodes;
+	}
+	ufs.se = se;
+	if (fuse_set_signal_handlers(se) < 0)
+		goto out_session;
+	if (fuse_session_mount(se, cfg->mountpoint) < 0) {
+		log_error("cannot mount on '%s'", cfg->mountpoint);
+		goto out_signals;
+	}
+	/* The mount is live here; the parent of fuse_daemonize() exits only
+	 * after the child has detached, so callers can use it at once. */
+	if (fuse_daemonize(cfg->foreground) < 0)
+		goto out_unmount;
+	if (!cfg->foreground)
+		log_to_syslog();
+	ret = serve(se, cfg) ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_nodes:
+	node_table_destroy();
+out_branches:
+	branches_teardown();
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct union_config cfg;
+	char err[512];
+	int ret;
+
+	log_init("strata-unionfs", LOG_LVL_INFO);
+	switch (union_opts_parse(argc, argv, &cfg, err, sizeof(err))) {
+	case OPTS_HELP:
+		union_opts_usage(argv[0]);
+		union_config_free(&cfg);
+		return 0;
+	case OPTS_VERSION:
+		printf("strata-unionfs %s (libfuse %s)\n", STRATA_VERSION, fuse_pkgversion());
+		union_config_free(&cfg);
+		return 0;
+	case OPTS_ERROR:
+		log_error("%s (see --help)", err);
+		return 1;
+	case OPTS_OK:
+		break;
+	}
+	if (cfg.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	if (geteuid() == 0)
+		cfg.allow_other = true;
+	if (cfg.allow_other)
+		cfg.default_permissions = true;
+	/* The kernel already applied the caller's umask to every mode it
+	 * sends; ours must not mask it a second time. */
+	umask(0);
+	ret = run(&cfg);
+	union_config_free(&cfg);
+	return ret;
+}

@@ -1,0 +1,93 @@
+/* The inode table: one node per name the kernel knows about.
+ *
+ * A node is identified by (parent, name) and does not hold file descriptors,
+ * so memory and fds stay bounded by what the kernel references (the open-file
+ * limit is far below the size of real trees).  Backing objects are reached by
+ * path relative to a branch root fd, resolved with RESOLVE_BENEATH. */
+#ifndef STRATA_UNIONFS_NODE_H
+#define STRATA_UNIONFS_NODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <uthash.h>
+
+#include "ufs.h"
+
+struct node {
+	struct node *parent;     /* holds a reference; NULL only for the root */
+	char *name;
+	uint64_t ino;            /* st_ino the union reports (from xino) */
+	/* Kernel lookups + children in the table + temporary references.
+	 * Dropped to zero only under the parent's lock, so a concurrent lookup
+	 * in the parent's table never finds a dying node. */
+	uint64_t refs;
+	bool hashed;             /* present in the parent's child table */
+	mode_t type;             /* S_IFMT of the visible object */
+	uint8_t branch;          /* topmost branch that holds the object */
+	bool opaque;             /* dir: nothing below `dir_lowest` contributes */
+	uint64_t dir_branches;   /* dir: bit b set when branch b contributes */
+	char *redirect;          /* dir: lower path for branches > redirect_branch */
+	uint8_t redirect_branch;
+	/* Backing identity of the object in `branch`, to notice replacement. */
+	ino_t backing_ino;
+	pthread_mutex_t lock;    /* serialises copy-up and child-table changes */
+	struct node *children;   /* uthash head of the child table */
+	UT_hash_handle hh;
+};
+
+/* Sets up the root node from the branch roots. */
+int node_table_init(void);
+void node_table_destroy(void);
+
+static inline uint64_t node_id(const struct node *n)
+{
+	return n == ufs.root ? 1 : (uint64_t)(uintptr_t)n;
+}
+
+struct node *node_from_id(uint64_t id);
+
+/* Finds the child `name` of `parent` in the table, creating it when absent;
+ * returns it with one temporary reference. NULL with errno on ENOMEM. */
+struct node *node_get_child(struct node *parent, const char *name, bool *created);
+/* Finds without creating; NULL when absent. Returns a temporary reference. */
+struct node *node_find_child(struct node *parent, const char *name);
+
+void node_ref(struct node *n);
+void node_unref(struct node *n);
+/* Drops `count` references at once (FORGET). */
+void node_unref_many(struct node *n, uint64_t count);
+
+/* Moves n to (newparent, newname) in the table; caller holds tree_lock for
+ * writing.  A node already at the destination is unhashed first.  *drop is
+ * set to a node the caller must node_unref() once the tree lock is released. */
+int node_move(struct node *n, struct node *newparent, const char *newname,
+	      struct node **drop);
+/* Removes n from its parent's table (its name is gone); it lives on until
+ * its references drop. Caller holds tree_lock for writing. */
+void node_unhash(struct node *n);
+
+/* Replaces n's redirect (NULL: none), under the tree lock. */
+void node_set_redirect(struct node *n, const char *redirect, unsigned int branch);
+
+/* Path of n inside branch b, relative to the branch root ("." for the
+ * root), following directory redirects. Caller holds tree_lock for reading.
+ * Returns a malloc'ed string or NULL (ENOMEM). */
+char *node_path(const struct node *n, unsigned int b);
+
+/* Opens the directory n in branch b: O_PATH|O_DIRECTORY, or flags given.
+ * Takes the tree lock itself.  Returns fd or -errno. */
+int node_open_dir(struct node *n, unsigned int b, int flags);
+/* Opens parent of n in branch b (O_PATH|O_DIRECTORY) and returns the fd;
+ * *name is set to a malloc'ed copy of n's name, consistent with the fd. */
+int node_open_parent(struct node *n, unsigned int b, char **name);
+
+/* Opens path (relative to branch root) beneath branch b: openat2 with
+ * RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so no symlink leads outside; paths
+ * longer than PATH_MAX are resolved in pieces.  Returns fd or -errno. */
+int branch_open(unsigned int b, const char *path, int flags, mode_t mode);
+
+#endif

@@ -1,0 +1,89 @@
+/* The request table and the requests that manage the inode table itself. */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "lookup.h"
+#include "ops.h"
+
+static void ufs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Locks are kept by the kernel: every opener goes through this one
+	 * mount, so local POSIX and flock locks are exact. */
+	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	conn->want &= ~FUSE_CAP_READDIRPLUS;
+}
+
+static void ufs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node *n;
+	struct stat st;
+	int err = lookup_child(req_node(parent), name, &n, &st);
+
+	if (err == -ENOENT) {
+		/* A negative entry: the kernel remembers the name is absent. */
+		struct fuse_entry_param e = { .ino = 0, .entry_timeout = UFS_TIMEOUT };
+
+		fuse_reply_entry(req, &e);
+	} else if (err) {
+		fuse_reply_err(req, -err);
+	} else {
+		reply_entry(req, n, &st);
+	}
+}
+
+static void ufs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_unref_many(req_node(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void ufs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_unref_many(req_node(forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+const struct fuse_lowlevel_ops ufs_ops = {
+	.init = ufs_init,
+	.lookup = ufs_lookup,
+	.forget = ufs_forget,
+	.forget_multi = ufs_forget_multi,
+	.getattr = ufs_getattr,
+	.setattr = ufs_setattr,
+	.readlink = ufs_readlink,
+	.mknod = ufs_mknod,
+	.mkdir = ufs_mkdir,
+	.unlink = ufs_unlink,
+	.rmdir = ufs_rmdir,
+	.symlink = ufs_symlink,
+	.rename = ufs_rename,
+	.link = ufs_link,
+	.open = ufs_open,
+	.read = ufs_read,
+	.write_buf = ufs_write_buf,
+	.flush = ufs_flush,
+	.release = ufs_release,
+	.fsync = ufs_fsync,
+	.opendir = ufs_opendir,
+	.readdir = ufs_readdir,
+	.releasedir = ufs_releasedir,
+	.fsyncdir = ufs_fsyncdir,
+	.statfs = ufs_statfs,
+	.setxattr = ufs_setxattr,
+	.getxattr = ufs_getxattr,
+	.listxattr = ufs_listxattr,
+	.removexattr = ufs_removexattr,
+	.access = ufs_access,
+	.create = ufs_create,
+	.fallocate = ufs_fallocate,
+	.lseek = ufs_lseek,
+};

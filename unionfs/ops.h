@@ -1,0 +1,77 @@
+/* FUSE low-level request handlers, grouped by file as in fs/overlayfs:
+ * inode.c (attributes, xattrs), dir.c (namespace changes), file.c (open
+ * files), readdir.c (directory listings); ops.c holds the table. */
+#ifndef STRATA_UNIONFS_OPS_H
+#define STRATA_UNIONFS_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "node.h"
+
+extern const struct fuse_lowlevel_ops ufs_ops;
+
+/* How long the kernel may trust entries and attributes: everything changes
+ * through this daemon, which tells the kernel what it changes itself. */
+#define UFS_TIMEOUT 1.0
+
+static inline struct node *req_node(fuse_ino_t ino)
+{
+	return node_from_id(ino);
+}
+
+/* Replies with an entry for n (which carries a fresh kernel reference). */
+void reply_entry(fuse_req_t req, struct node *n, const struct stat *st);
+
+/* inode.c */
+void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi);
+void ufs_readlink(fuse_req_t req, fuse_ino_t ino);
+void ufs_statfs(fuse_req_t req, fuse_ino_t ino);
+void ufs_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void ufs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags);
+void ufs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ufs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ufs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* dir.c */
+void ufs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void ufs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void ufs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void ufs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void ufs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ufs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ufs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags);
+void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi);
+
+/* file.c */
+void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ufs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf, off_t off,
+		   struct fuse_file_info *fi);
+void ufs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void ufs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		   struct fuse_file_info *fi);
+void ufs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+/* Opens n's backing file in its current branch with flags; -errno. */
+int open_backing(struct node *n, int flags);
+/* Attaches an open backing fd to fi (allocating the handle). */
+int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags);
+/* Frees what file_attach() made: closes the fd, drops the node. */
+void file_detach(struct fuse_file_info *fi);
+/* For setattr on an open handle: its fd when writable, else -1. */
+int file_upper_fd(struct fuse_file_info *fi, struct node *n);
+
+/* readdir.c */
+void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ufs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+#endif

@@ -1,0 +1,285 @@
+/* Merged directory listings, as fs/overlayfs/readdir.c: every contributing
+ * branch is read top-down into one list per open directory, each name once,
+ * whiteouts and meta names dropped.  The list is a snapshot for the life of
+ * the handle, so telldir/seekdir offsets (list positions) stay valid. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "dir.h"
+#include "log.h"
+#include "lookup.h"
+#include "ops.h"
+#include "whiteout.h"
+
+struct listed {
+	char *name;
+	uint64_t ino;
+	unsigned char type;
+	unsigned int branch;
+	bool visible;        /* false: a whiteout that hides lower branches */
+	UT_hash_handle hh;
+};
+
+struct listing {
+	struct listed **order; /* visible entries in output order */
+	size_t count, cap;
+	struct listed *seen;   /* every name met so far, by name */
+};
+
+static void listing_free(struct listing *l)
+{
+	struct listed *e, *tmp;
+
+	HASH_ITER(hh, l->seen, e, tmp) {
+		HASH_DEL(l->seen, e);
+		free(e->name);
+		free(e);
+	}
+	free(l->order);
+	memset(l, 0, sizeof(*l));
+}
+
+static int listing_push(struct listing *l, struct listed *e)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct listed **o = realloc(l->order, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		l->order = o;
+		l->cap = cap;
+	}
+	l->order[l->count++] = e;
+	return 0;
+}
+
+static int add_entry(struct listing *l, const char *name, unsigned int b, bool visible,
+		     unsigned char type, uint64_t ino)
+{
+	struct listed *e;
+
+	HASH_FIND_STR(l->seen, name, e);
+	if (e) {
+		/* A name and its whiteout in the same branch: the name wins. */
+		if (visible && !e->visible && e->branch == b) {
+			e->visible = true;
+			e->type = type;
+			e->ino = ino;
+			return listing_push(l, e);
+		}
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->name = strdup(name))) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->branch = b;
+	e->visible = visible;
+	e->type = type;
+	e->ino = ino;
+	HASH_ADD_KEYPTR(hh, l->seen, e->name, strlen(e->name), e);
+	return visible ? listing_push(l, e) : 0;
+}
+
+static unsigned char type_of(int dirfd, const char *name, unsigned char d_type, struct stat *st,
+			     bool *have_st)
+{
+	*have_st = false;
+	if (d_type != DT_UNKNOWN && d_type != DT_CHR)
+		return d_type;
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return d_type;
+	*have_st = true;
+	return (unsigned char)IFTODT(st->st_mode);
+}
+
+static int list_entry(struct listing *l, int dirfd, unsigned int b, const struct dirent64 *de)
+{
+	const char *name = de->d_name;
+	bool honour = ufs.br[b].honour_wh, have_st;
+	struct listed *e;
+	struct stat st;
+	unsigned char type;
+	uint64_t ino;
+
+	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+		return 0;
+	if (wh_is_meta_name(name)) {
+		const char *target = name + WH_PREFIX_LEN;
+
+		if (!honour || !strncmp(target, WH_PREFIX, WH_PREFIX_LEN))
+			return 0;
+		return add_entry(l, target, b, false, DT_UNKNOWN, 0);
+	}
+	HASH_FIND_STR(l->seen, name, e);
+	if (e && (e->visible || e->branch != b))
+		return 0;
+	type = type_of(dirfd, name, de->d_type, &st, &have_st);
+	if (honour && have_st && wh_is_overlay_whiteout(&st))
+		return add_entry(l, name, b, false, DT_UNKNOWN, 0);
+	if (!have_st && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0; /* vanished while we read: not there */
+	ino = union_ino(b, &st, backing_gen(dirfd, name));
+	if (!ino)
+		return -errno;
+	return add_entry(l, name, b, true, type, ino);
+}
+
+static int list_branch(struct listing *l, struct node *dir, unsigned int b)
+{
+	char buf[65536];
+	int fd = node_open_dir(dir, b, O_RDONLY | O_DIRECTORY);
+	long n;
+	int err = 0;
+
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		return 0;
+	if (fd < 0)
+		return fd;
+	while (!err && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n && !err;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + off);
+
+			err = list_entry(l, fd, b, de);
+			off += de->d_reclen;
+		}
+	}
+	if (!err && n < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int build_listing(struct node *dir, struct listing *l)
+{
+	uint64_t mask = __atomic_load_n(&dir->dir_branches, __ATOMIC_RELAXED);
+	int err = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (unsigned int b = 0; b < ufs.nbr && !err; b++)
+		if (mask & (1ULL << b))
+			err = list_branch(l, dir, b);
+	if (err)
+		listing_free(l);
+	return err;
+}
+
+int merged_dir_empty(struct node *n, bool *empty)
+{
+	struct listing l;
+	int err = build_listing(n, &l);
+
+	if (err)
+		return err;
+	*empty = l.count == 0;
+	listing_free(&l);
+	return 0;
+}
+
+struct udir {
+	struct listing list;
+	uint64_t self_ino, parent_ino;
+};
+
+void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	struct udir *d = calloc(1, sizeof(*d));
+	int err;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	err = build_listing(n, &d->list);
+	if (err) {
+		free(d);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	d->self_ino = n->ino;
+	pthread_rwlock_rdlock(&ufs.tree_lock);
+	d->parent_ino = n->parent ? n->parent->ino : n->ino;
+	pthread_rwlock_unlock(&ufs.tree_lock);
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+/* Offsets: 1 = after ".", 2 = after "..", 2 + i = after list entry i. */
+void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t left = size;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->list.count + 2; i++) {
+		struct stat st = { 0 };
+		const char *name;
+		size_t len;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			st.st_ino = i == 0 ? d->self_ino : d->parent_ino;
+			st.st_mode = S_IFDIR;
+		} else {
+			const struct listed *e = d->list.order[i - 2];
+
+			name = e->name;
+			st.st_ino = e->ino;
+			st.st_mode = (mode_t)DTTOIF(e->type);
+		}
+		len = fuse_add_direntry(req, p, left, name, &st, (off_t)(i + 1));
+		if (len > left)
+			break;
+		p += len;
+		left -= len;
+	}
+	fuse_reply_buf(req, buf, size - left);
+	free(buf);
+}
+
+void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	listing_free(&d->list);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void ufs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	int fd, err = 0;
+
+	(void)fi;
+	if (n->branch != 0) {
+		fuse_reply_err(req, 0); /* nothing of ours to sync below */
+		return;
+	}
+	fd = node_open_dir(n, 0, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		err = errno;
+	close(fd);
+	fuse_reply_err(req, err);
+}

@@ -1,0 +1,330 @@
+/* Whiteouts, opaque directories and redirects: reading both formats,
+ * writing the configured one. */
+#include "whiteout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "branch.h"
+#include "log.h"
+#include "ufs.h"
+
+static const char *const opaque_xattrs[] = { "trusted.overlay.opaque", "user.overlay.opaque" };
+static const char *const redirect_xattrs[] = { "trusted.overlay.redirect", "user.overlay.redirect" };
+
+const char *at_path(char *buf, int dirfd, const char *name)
+{
+	snprintf(buf, WH_AT_PATH_MAX, "/proc/self/fd/%d/%s", dirfd, name);
+	return buf;
+}
+
+static int aufs_name(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, WH_PREFIX "%s", name);
+
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+bool wh_aufs_exists(int dirfd, const char *name)
+{
+	char wh[NAME_MAX + WH_PREFIX_LEN + 1];
+	struct stat st;
+
+	if (aufs_name(wh, sizeof(wh), name) < 0)
+		return false;
+	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static char *read_xattr(const char *path, const char *xname)
+{
+	char buf[4096];
+	ssize_t len = lgetxattr(path, xname, buf, sizeof(buf) - 1);
+
+	if (len < 0)
+		return NULL;
+	buf[len] = '\0';
+	return strdup(buf);
+}
+
+static bool xattr_present(const char *list, ssize_t len, const char *xname)
+{
+	for (ssize_t off = 0; off < len; off += (ssize_t)strlen(list + off) + 1)
+		if (strcmp(list + off, xname) == 0)
+			return true;
+	return false;
+}
+
+void wh_read_dir_markers(int dirfd, const char *name, struct dir_markers *m)
+{
+	char path[WH_AT_PATH_MAX], list[4096];
+	struct stat st;
+	ssize_t len;
+
+	m->opaque = false;
+	m->redirect = NULL;
+	at_path(path, dirfd, name);
+	/* One listxattr tells whether there is anything to read at all: most
+	 * directories carry no overlay xattrs. */
+	len = llistxattr(path, list, sizeof(list));
+	for (size_t i = 0; len > 0 && i < 2; i++) {
+		if (!m->opaque && xattr_present(list, len, opaque_xattrs[i])) {
+			char *v = read_xattr(path, opaque_xattrs[i]);
+
+			m->opaque = v && strcmp(v, "y") == 0;
+			free(v);
+		}
+		if (!m->redirect && xattr_present(list, len, redirect_xattrs[i]))
+			m->redirect = read_xattr(path, redirect_xattrs[i]);
+	}
+	if (!m->opaque) {
+		char opq[NAME_MAX + sizeof(WH_OPAQUE_NAME) + 2];
+
+		snprintf(opq, sizeof(opq), "%s/" WH_OPAQUE_NAME, name);
+		m->opaque = fstatat(dirfd, opq, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	}
+}
+
+/* Makes an empty whiteout object of the written format in the work dir. */
+static int make_work_whiteout(char *tmp, size_t len)
+{
+	int fd;
+
+	work_tmpname(tmp, len);
+	if (ufs.wh_format == WH_FORMAT_OVERLAY) {
+		if (mknodat(ufs.work_fd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
+			return -errno;
+		return 0;
+	}
+	fd = openat(ufs.work_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Removes what `tmp` in the work dir is: after an exchange it holds the
+ * object that the whiteout replaced. */
+static int discard_work_entry(const char *tmp)
+{
+	return remove_tree_at(ufs.work_fd, tmp);
+}
+
+static int overlay_whiteout(int dirfd, const char *name)
+{
+	char tmp[64];
+	struct stat st;
+	int err = make_work_whiteout(tmp, sizeof(tmp));
+
+	if (err)
+		return err;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			err = wh_clear_dir(dirfd, name);
+			if (err)
+				goto fail;
+		}
+		/* Exchange, so the name never stops existing: a reader sees
+		 * either the old object or the whiteout. */
+		if (renameat2(ufs.work_fd, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
+			err = -errno;
+			goto fail;
+		}
+		return discard_work_entry(tmp);
+	}
+	if (renameat(ufs.work_fd, tmp, dirfd, name) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	unlinkat(ufs.work_fd, tmp, 0);
+	return err;
+}
+
+static int aufs_whiteout(int dirfd, const char *name)
+{
+	char wh[NAME_MAX + WH_PREFIX_LEN + 1], tmp[64];
+	struct stat st;
+	int err = aufs_name(wh, sizeof(wh), name);
+
+	if (err)
+		return err;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		err = wh_clear_dir(dirfd, name);
+		if (err)
+			return err;
+	}
+	err = make_work_whiteout(tmp, sizeof(tmp));
+	if (err)
+		return err;
+	/* The marker lands before the object goes, so a crash in between
+	 * leaves the name hidden, never the lower object resurrected. */
+	if (renameat(ufs.work_fd, tmp, dirfd, wh) < 0) {
+		err = -errno;
+		unlinkat(ufs.work_fd, tmp, 0);
+		return err;
+	}
+	if (unlinkat(dirfd, name, 0) < 0 && errno == EISDIR)
+		unlinkat(dirfd, name, AT_REMOVEDIR);
+	return 0;
+}
+
+int wh_whiteout(int dirfd, const char *name)
+{
+	if (ufs.wh_format == WH_FORMAT_OVERLAY)
+		return overlay_whiteout(dirfd, name);
+	return aufs_whiteout(dirfd, name);
+}
+
+int wh_remove(int dirfd, const char *name)
+{
+	char wh[NAME_MAX + WH_PREFIX_LEN + 1];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    wh_is_overlay_whiteout(&st) && unlinkat(dirfd, name, 0) < 0)
+		return -errno;
+	if (aufs_name(wh, sizeof(wh), name) == 0 && unlinkat(dirfd, wh, 0) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int wh_set_opaque(int dirfd, const char *name)
+{
+	char path[WH_AT_PATH_MAX], opq[NAME_MAX + sizeof(WH_OPAQUE_NAME) + 2];
+	char xname[64];
+	int fd;
+
+	if (ufs.wh_format == WH_FORMAT_OVERLAY) {
+		snprintf(xname, sizeof(xname), "%sopaque", ufs.ovl_xattr);
+		if (lsetxattr(at_path(path, dirfd, name), xname, "y", 1, 0) < 0)
+			return -errno;
+		return 0;
+	}
+	snprintf(opq, sizeof(opq), "%s/" WH_OPAQUE_NAME, name);
+	fd = openat(dirfd, opq, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int wh_set_redirect(int dirfd, const char *name, const char *redirect)
+{
+	char path[WH_AT_PATH_MAX], xname[64];
+
+	snprintf(xname, sizeof(xname), "%sredirect", ufs.ovl_xattr);
+	if (lsetxattr(at_path(path, dirfd, name), xname, redirect, strlen(redirect), 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int wh_clear_redirect(int dirfd, const char *name)
+{
+	char path[WH_AT_PATH_MAX];
+
+	at_path(path, dirfd, name);
+	for (size_t i = 0; i < 2; i++)
+		if (lremovexattr(path, redirect_xattrs[i]) < 0 && errno != ENODATA &&
+		    errno != EOPNOTSUPP && errno != EPERM)
+			return -errno;
+	return 0;
+}
+
+/* An entry of an upper directory that only marks something: whiteouts of
+ * either format and the aufs opaque marker. */
+static bool is_marker(int dirfd, const struct dirent *de)
+{
+	struct stat st;
+
+	if (wh_is_meta_name(de->d_name))
+		return true;
+	if (de->d_type != DT_CHR && de->d_type != DT_UNKNOWN)
+		return false;
+	return fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       wh_is_overlay_whiteout(&st);
+}
+
+int wh_clear_dir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!is_marker(fd, de)) {
+			err = -ENOTEMPTY;
+			break;
+		}
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+bool xattr_is_private(const char *name)
+{
+	static const char *const prefixes[] = {
+		"trusted.overlay.", "user.overlay.", "trusted.strata.", "user.strata.",
+	};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+int remove_tree_at(int dirfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, err = 0;
+
+	if (unlinkat(dirfd, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		err = remove_tree_at(fd, de->d_name);
+		if (err)
+			break;
+	}
+	closedir(d);
+	if (!err && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+		err = -errno;
+	return err;
+}
