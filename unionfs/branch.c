@@ -107,6 +107,21 @@ static int check_branch_set(const char *mnt, char *err, size_t errlen)
 	return 0;
 }
 
+/* umount(8) returns before the old daemon has noticed and let go of its
+ * lock, so "umount; mount" would fail without a short grace period. */
+static int lock_with_grace(int fd)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		usleep(10000);
+	}
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
 /* One live mount per writable branch: a second mount sharing the upper or
  * work dir would corrupt both views. The lock lives as long as the fd. */
 static int lock_dir(const char *path, int *fd_out, char *err, size_t errlen)
@@ -115,7 +130,7 @@ static int lock_dir(const char *path, int *fd_out, char *err, size_t errlen)
 
 	if (fd < 0)
 		return fail(err, errlen, "'%s': %s", path, errno_name(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (lock_with_grace(fd) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -245,6 +260,13 @@ static int setup_xino(const struct union_config *cfg, int meta_fd, char *err, si
 				    errno_name(errno));
 		}
 		ufs.xino = xino_open(dir);
+		if (!ufs.xino && errno == EBUSY && !cfg->xino_path && meta_fd < 0) {
+			/* Another read-only union of the same branches holds the
+			 * shared default table: numbers stay unique, not stable. */
+			log_warn("xino table '%s' is in use; inode numbers of this mount will "
+				 "not persist", dir);
+			ufs.xino = xino_open(NULL);
+		}
 	}
 	if (!ufs.xino)
 		return fail(err, errlen, "xino table '%s': %s", cfg->xino_off ? "memory" : dir,

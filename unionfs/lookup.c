@@ -85,13 +85,13 @@ static int open_holder(struct node *parent, unsigned int b, const char *name,
 	slash = strrchr(redirect, '/');
 	if (!slash) {
 		*leaf = redirect;
-		return branch_open(b, ".", O_PATH | O_DIRECTORY, 0);
+		return branch_open(b, ".", O_PATH | O_DIRECTORY);
 	}
 	*leaf = slash + 1;
 	dir = strndup(redirect, (size_t)(slash - redirect));
 	if (!dir)
 		return -ENOMEM;
-	fd = branch_open(b, dir, O_PATH | O_DIRECTORY, 0);
+	fd = branch_open(b, dir, O_PATH | O_DIRECTORY);
 	free(dir);
 	return fd;
 }

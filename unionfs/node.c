@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
@@ -30,8 +31,11 @@ static struct node *node_alloc(struct node *parent, const char *name)
 	return n;
 }
 
+static void drop_dirfds(struct node *n);
+
 static void node_free(struct node *n)
 {
+	drop_dirfds(n);
 	pthread_mutex_destroy(&n->lock);
 	free(n->redirect);
 	free(n->name);
@@ -237,11 +241,10 @@ char *node_path(const struct node *n, unsigned int b)
 	return path;
 }
 
-static int openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
+static int openat2_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)flags | O_CLOEXEC,
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
@@ -254,7 +257,7 @@ static int openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
 
 /* A path longer than PATH_MAX cannot go to the kernel in one piece: open its
  * leading directories a chunk at a time, each beneath the previous. */
-int branch_open(unsigned int b, const char *path, int flags, mode_t mode)
+int branch_open(unsigned int b, const char *path, int flags)
 {
 	size_t len = strlen(path);
 	int dirfd = ufs.br[b].fd, fd;
@@ -274,7 +277,7 @@ int branch_open(unsigned int b, const char *path, int flags, mode_t mode)
 			fd = -ENOMEM;
 			goto out;
 		}
-		fd = openat2_beneath(dirfd, prefix, O_PATH | O_DIRECTORY, 0);
+		fd = openat2_beneath(dirfd, prefix, O_PATH | O_DIRECTORY);
 		free(prefix);
 		if (dirfd != ufs.br[b].fd)
 			close(dirfd);
@@ -284,52 +287,153 @@ int branch_open(unsigned int b, const char *path, int flags, mode_t mode)
 		path = cut + 1;
 		len = strlen(path);
 	}
-	fd = openat2_beneath(dirfd, path, flags, mode);
+	fd = openat2_beneath(dirfd, path, flags);
 out:
 	if (dirfd != ufs.br[b].fd)
 		close(dirfd);
 	return fd;
 }
 
-int node_open_dir(struct node *n, unsigned int b, int flags)
+/* Cached directory fds: a budget well under the open-file limit, which
+ * open files and transient fds share. */
+#define DIRFD_CACHE_MAX 4096
+static unsigned int dirfds_cached;
+
+static int cached_dirfd(const struct node *n, unsigned int b)
 {
+	int *fds;
+
+	if (n == ufs.root)
+		return ufs.br[b].fd;
+	fds = __atomic_load_n(&n->dirfds, __ATOMIC_ACQUIRE);
+	return fds ? __atomic_load_n(&fds[b], __ATOMIC_ACQUIRE) : -1;
+}
+
+static bool cache_dirfd(struct node *n, unsigned int b, int fd)
+{
+	int *fds = __atomic_load_n(&n->dirfds, __ATOMIC_ACQUIRE), expected = -1;
+
+	if (__atomic_add_fetch(&dirfds_cached, 1, __ATOMIC_RELAXED) > DIRFD_CACHE_MAX)
+		goto refuse;
+	if (!fds) {
+		int *fresh = malloc(ufs.nbr * sizeof(*fresh)), *none = NULL;
+
+		if (!fresh)
+			goto refuse;
+		for (unsigned int i = 0; i < ufs.nbr; i++)
+			fresh[i] = -1;
+		if (__atomic_compare_exchange_n(&n->dirfds, &none, fresh, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			fds = fresh;
+		} else {
+			free(fresh);
+			fds = none;
+		}
+	}
+	if (__atomic_compare_exchange_n(&fds[b], &expected, fd, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return true;
+refuse:
+	__atomic_sub_fetch(&dirfds_cached, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+static void drop_dirfds(struct node *n)
+{
+	if (!n->dirfds)
+		return;
+	for (unsigned int i = 0; i < ufs.nbr; i++) {
+		if (n->dirfds[i] >= 0) {
+			close(n->dirfds[i]);
+			__atomic_sub_fetch(&dirfds_cached, 1, __ATOMIC_RELAXED);
+		}
+	}
+	free(n->dirfds);
+	n->dirfds = NULL;
+}
+
+/* One component below the parent's cached fd when there is one, else the
+ * whole path from the branch root. */
+static int open_dir_uncached(struct node *n, unsigned int b)
+{
+	const int flags = O_PATH | O_DIRECTORY;
 	char *path;
-	int fd;
+	int fd, pfd;
 
 	pthread_rwlock_rdlock(&ufs.tree_lock);
+	if (n->parent && !(n->redirect && b > n->redirect_branch) &&
+	    (pfd = cached_dirfd(n->parent, b)) >= 0) {
+		/* The read lock keeps the parent (and its fd) alive. */
+		fd = openat2_beneath(pfd, n->name, flags);
+		pthread_rwlock_unlock(&ufs.tree_lock);
+		return fd;
+	}
 	path = node_path(n, b);
 	pthread_rwlock_unlock(&ufs.tree_lock);
 	if (!path)
 		return -ENOMEM;
-	fd = branch_open(b, path, flags ? flags : O_PATH | O_DIRECTORY, 0);
+	fd = branch_open(b, path, flags);
 	free(path);
 	return fd;
 }
 
+static int reopen_dir(int fd, int flags)
+{
+	int r;
+
+	if (flags == (O_PATH | O_DIRECTORY))
+		r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	else
+		r = openat(fd, ".", flags | O_CLOEXEC);
+	return r < 0 ? -errno : r;
+}
+
+int node_open_dir(struct node *n, unsigned int b, int flags)
+{
+	int fd = cached_dirfd(n, b), r;
+
+	if (!flags)
+		flags = O_PATH | O_DIRECTORY;
+	if (fd >= 0)
+		return reopen_dir(fd, flags);
+	fd = open_dir_uncached(n, b);
+	if (fd < 0)
+		return fd;
+	if (cache_dirfd(n, b, fd))
+		return reopen_dir(fd, flags);
+	if (flags == (O_PATH | O_DIRECTORY))
+		return fd;
+	r = reopen_dir(fd, flags);
+	close(fd);
+	return r;
+}
+
 int node_open_parent(struct node *n, unsigned int b, char **name)
 {
-	char *path = NULL;
+	struct node *parent;
 	int fd;
 
-	pthread_rwlock_rdlock(&ufs.tree_lock);
-	if (n->parent) {
-		path = node_path(n->parent, b);
-		*name = strdup(n->name);
-	} else {
-		/* The root has no parent: its backing object is the branch root
-		 * itself, reached as "." in its own directory. */
-		path = strdup(".");
+	if (!n->parent) {
+		/* The root's backing object is the branch root itself, reached
+		 * as "." in its own directory. */
 		*name = strdup(".");
+		if (!*name)
+			return -ENOMEM;
+		fd = fcntl(ufs.br[b].fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			free(*name);
+			*name = NULL;
+			return -errno;
+		}
+		return fd;
 	}
+	pthread_rwlock_rdlock(&ufs.tree_lock);
+	parent = n->parent;
+	node_ref(parent);
+	*name = strdup(n->name);
 	pthread_rwlock_unlock(&ufs.tree_lock);
-	if (!path || !*name) {
-		free(path);
-		free(*name);
-		*name = NULL;
-		return -ENOMEM;
-	}
-	fd = branch_open(b, path, O_PATH | O_DIRECTORY, 0);
-	free(path);
+	fd = *name ? node_open_dir(parent, b, 0) : -ENOMEM;
+	node_unref(parent);
 	if (fd < 0) {
 		free(*name);
 		*name = NULL;

@@ -32,6 +32,10 @@ struct node {
 	uint64_t dir_branches;   /* dir: bit b set when branch b contributes */
 	char *redirect;          /* dir: lower path for branches > redirect_branch */
 	uint8_t redirect_branch;
+	/* dir: O_PATH fds of the directory per branch (-1: not cached), so a
+	 * lookup inside it starts there instead of walking from the branch
+	 * root. Bounded globally; closed when the node is freed. */
+	int *dirfds;
 	/* Backing identity of the object in `branch`, to notice replacement. */
 	ino_t backing_ino;
 	pthread_mutex_t lock;    /* serialises copy-up and child-table changes */
@@ -79,7 +83,8 @@ void node_set_redirect(struct node *n, const char *redirect, unsigned int branch
 char *node_path(const struct node *n, unsigned int b);
 
 /* Opens the directory n in branch b: O_PATH|O_DIRECTORY, or flags given.
- * Takes the tree lock itself.  Returns fd or -errno. */
+ * Served from the node's fd cache when it can be.  Returns a new fd the
+ * caller closes, or -errno. */
 int node_open_dir(struct node *n, unsigned int b, int flags);
 /* Opens parent of n in branch b (O_PATH|O_DIRECTORY) and returns the fd;
  * *name is set to a malloc'ed copy of n's name, consistent with the fd. */
@@ -88,6 +93,6 @@ int node_open_parent(struct node *n, unsigned int b, char **name);
 /* Opens path (relative to branch root) beneath branch b: openat2 with
  * RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so no symlink leads outside; paths
  * longer than PATH_MAX are resolved in pieces.  Returns fd or -errno. */
-int branch_open(unsigned int b, const char *path, int flags, mode_t mode);
+int branch_open(unsigned int b, const char *path, int flags);
 
 #endif

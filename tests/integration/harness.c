@@ -346,13 +346,19 @@ char *ls(const char *dir, bool skip_meta)
 
 int count_entries(const char *dir, bool skip_meta)
 {
-	char *l = ls(dir, skip_meta);
-	if (!l)
+	DIR *d = opendir(dir);
+	if (!d)
 		return -1;
-	int n = *l ? 1 : 0;
-	for (char *p = l; *p; p++)
-		n += *p == '\n';
-	free(l);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (skip_meta && !strcmp(e->d_name, ".wh..wh.strata"))
+			continue;
+		n++;
+	}
+	closedir(d);
 	return n;
 }
 

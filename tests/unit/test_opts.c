@@ -27,6 +27,7 @@ static enum opts_result parse_v(const char **args)
 	int argc = 0;
 
 	/* Several parses per test: each starts from a freed config. */
+	union_config_free(&cfg);
 	while (args[argc])
 		argc++;
 	memset(err, 'X', sizeof(err) - 1);
