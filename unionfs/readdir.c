@@ -186,6 +186,8 @@ int merged_dir_empty(struct node *n, bool *empty)
 }
 
 struct udir {
+	struct node *node;      /* holds a reference */
+	bool built;
 	struct listing list;
 	uint64_t self_ino, parent_ino;
 };
@@ -194,35 +196,55 @@ void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *n = req_node(ino);
 	struct udir *d = calloc(1, sizeof(*d));
-	int err;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	d->node = n;
+	node_ref(n);
+	fi->fh = (uintptr_t)d;
+	/* Every change to a directory passes through the kernel's own
+	 * operations, which drop its cached listing: caching is exact. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* The listing is built at the first readdir, not at opendir: when the
+ * kernel serves the directory from its cache, no readdir comes at all. */
+static int udir_build(struct udir *d)
+{
+	struct node *n = d->node;
+	int err;
+
+	if (d->built)
+		return 0;
 	err = build_listing(n, &d->list);
-	if (err) {
-		free(d);
-		fuse_reply_err(req, -err);
-		return;
-	}
+	if (err)
+		return err;
 	d->self_ino = n->ino;
 	pthread_rwlock_rdlock(&ufs.tree_lock);
 	d->parent_ino = n->parent ? n->parent->ino : n->ino;
 	pthread_rwlock_unlock(&ufs.tree_lock);
-	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
-	fuse_reply_open(req, fi);
+	d->built = true;
+	return 0;
 }
 
 /* Offsets: 1 = after ".", 2 = after "..", 2 + i = after list entry i. */
 void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
-	char *buf = malloc(size), *p = buf;
+	char *buf, *p;
 	size_t left = size;
+	int err = udir_build(d);
 
 	(void)ino;
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	buf = p = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -259,6 +281,7 @@ void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	listing_free(&d->list);
+	node_unref(d->node);
 	free(d);
 	fuse_reply_err(req, 0);
 }
