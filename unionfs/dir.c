@@ -63,7 +63,7 @@ void reply_entry(fuse_req_t req, struct node *n, const struct stat *st)
 	struct fuse_entry_param e = {
 		.ino = node_id(n),
 		.attr = *st,
-		.attr_timeout = UFS_TIMEOUT,
+		.attr_timeout = attr_timeout(st),
 		.entry_timeout = UFS_TIMEOUT,
 	};
 
@@ -267,6 +267,9 @@ void ufs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		reply_create(req, newparent, newname, &o);
 		close(o.link_dirfd);
 		free(name);
+		/* The old name's cached link count is stale now. Attributes
+		 * only (offset < 0): safe inside the request, no page locks. */
+		fuse_lowlevel_notify_inval_inode(ufs.se, node_id(src), -1, 0);
 		return;
 	}
 	fuse_reply_err(req, -err);
@@ -306,7 +309,7 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	{
 		struct fuse_entry_param e = {
 			.ino = node_id(n), .attr = st,
-			.attr_timeout = UFS_TIMEOUT, .entry_timeout = UFS_TIMEOUT,
+			.attr_timeout = attr_timeout(&st), .entry_timeout = UFS_TIMEOUT,
 		};
 
 		if (fuse_reply_create(req, &e, fi) == -ENOENT) {

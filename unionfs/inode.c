@@ -26,7 +26,7 @@ void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, UFS_TIMEOUT);
+		fuse_reply_attr(req, &st, attr_timeout(&st));
 }
 
 /* Runs fn on the upper copy of n: fn gets the upper parent dir and name. */
@@ -139,7 +139,7 @@ out:
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, UFS_TIMEOUT);
+		fuse_reply_attr(req, &st, attr_timeout(&st));
 }
 
 void ufs_readlink(fuse_req_t req, fuse_ino_t ino)

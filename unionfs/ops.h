@@ -15,6 +15,14 @@ extern const struct fuse_lowlevel_ops ufs_ops;
  * through this daemon, which tells the kernel what it changes itself. */
 #define UFS_TIMEOUT 1.0
 
+/* A file with several names is several FUSE inodes (one per name), whose
+ * cached attributes could disagree after a write through one of them: the
+ * kernel must ask every time. */
+static inline double attr_timeout(const struct stat *st)
+{
+	return (!S_ISDIR(st->st_mode) && st->st_nlink > 1) ? 0.0 : UFS_TIMEOUT;
+}
+
 static inline struct node *req_node(fuse_ino_t ino)
 {
 	return node_from_id(ino);
