@@ -259,11 +259,13 @@ static int copy_up_locked(struct node *n, enum copy_data data)
 		goto out;
 	}
 	err = register_copy(n, dstdir, dname, &upper);
+	pthread_mutex_lock(&n->lock);
 	n->backing_ino = upper.st_ino;
 	n->dir_branches |= 1;
-	if (n->redirect)
-		n->redirect_branch = 0;
 	__atomic_store_n(&n->branch, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&n->lock);
+	if (n->redirect)
+		node_set_redirect(n, n->redirect, 0);
 out:
 	if (dstdir >= 0)
 		close(dstdir);
@@ -286,10 +288,10 @@ int copy_up(struct node *n, enum copy_data data)
 		if (err)
 			return err;
 	}
-	pthread_mutex_lock(&n->lock);
+	pthread_mutex_lock(&n->copy_lock);
 	if (n->branch != 0)
 		err = copy_up_locked(n, data);
-	pthread_mutex_unlock(&n->lock);
+	pthread_mutex_unlock(&n->copy_lock);
 	if (err)
 		log_debug("copy-up of '%s' failed: %s", n->name, errno_name(-err));
 	return err;

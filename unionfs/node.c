@@ -28,6 +28,7 @@ static struct node *node_alloc(struct node *parent, const char *name)
 	}
 	n->parent = parent;
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->copy_lock, NULL);
 	return n;
 }
 
@@ -37,6 +38,7 @@ static void node_free(struct node *n)
 {
 	drop_dirfds(n);
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->copy_lock);
 	free(n->redirect);
 	free(n->name);
 	free(n);

@@ -38,7 +38,11 @@ struct node {
 	int *dirfds;
 	/* Backing identity of the object in `branch`, to notice replacement. */
 	ino_t backing_ino;
-	pthread_mutex_t lock;    /* serialises copy-up and child-table changes */
+	pthread_mutex_t lock;    /* guards the child table and the fields above */
+	/* Serialises copy-up of this node. Separate from `lock`, which a
+	 * rename takes under the tree lock while copy-up takes the tree lock
+	 * under this one. */
+	pthread_mutex_t copy_lock;
 	struct node *children;   /* uthash head of the child table */
 	UT_hash_handle hh;
 };
