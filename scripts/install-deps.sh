@@ -18,9 +18,11 @@ packages=(
 	uthash-dev        # header-only hash tables
 	attr              # getfattr/setfattr, used by tests
 	kmod              # modprobe, to load the fuse and overlay modules
-	util-linux        # mount, umount, mountpoint, unshare
+	util-linux        # mountpoint, unshare
+	mount             # mount and umount (a separate package on Debian 12)
 	passwd            # useradd/userdel for the unprivileged-mount tests
 	procps            # ps/pgrep, used by tests to watch the daemon
+	python3           # tests/run-all.sh reads meson's JSON test log (meson needs it anyway)
 )
 
 if [[ ${STRATA_SKIP_DEPS:-0} == 1 ]]; then

@@ -15,10 +15,16 @@
 #   STRATA_SKIP_DEPS  1 = do not run scripts/install-deps.sh
 #   STRATA_SKIP_DEMO  1 = do not run scripts/demo-union.sh as a smoke test
 #                     (it runs, as one more test, only when no arguments are given)
+#   STRATA_PRIVATE_MNTNS  1 = run in a private mount namespace (unshare -m), so
+#                     that on a shared machine this run can neither see nor
+#                     unmount anybody else's strata mounts
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
+if [[ ${STRATA_PRIVATE_MNTNS:-0} == 1 && -z ${STRATA_IN_MNTNS:-} ]]; then
+	exec env STRATA_IN_MNTNS=1 unshare --mount --propagation private -- "$ROOT/tests/run-all.sh" "$@"
+fi
 BUILD_DIR=${BUILD_DIR:-build}
 PYTHON=python3
 [[ -x /usr/bin/python3 ]] && PYTHON=/usr/bin/python3 # meson's own interpreter
@@ -26,10 +32,10 @@ PYTHON=python3
 log() { printf 'run-all: %s\n' "$*" >&2; }
 
 # --- leftover FUSE mounts -------------------------------------------------
-# Prints "MOUNTPOINT<TAB>MAJOR:MINOR" for every strata FUSE mount visible in
-# this mount namespace, innermost (most recent) first.  Matches the fstype
-# fuse.strata* (what mount -t fuse.strata-unionfs and subtype= give) and plain
-# fuse mounts whose source (fsname) starts with "strata".
+# Prints "ID<TAB>MOUNTPOINT<TAB>MAJOR:MINOR" for every strata FUSE mount
+# visible in this mount namespace, innermost (most recent) first.  Matches the
+# fstype fuse.strata* (what strata-unionfs, mount -t fuse.strata-unionfs and
+# subtype= give) and plain fuse mounts whose source (fsname) starts "strata".
 strata_mounts() {
 	[[ -r /proc/self/mountinfo ]] || return 0
 	awk '{
@@ -38,15 +44,21 @@ strata_mounts() {
 		if (!sep) next
 		fstype = $(sep + 1); src = $(sep + 2)
 		if (fstype ~ /^fuse(blk)?\.strata/ || (fstype ~ /^fuse(blk)?$/ && src ~ /^strata/))
-			print $5 "\t" $3
+			print $1 "\t" $5 "\t" $3
 	}' /proc/self/mountinfo | tac
 }
 
-# Unmounts every strata FUSE mount; prints how many there were.
+# Mounts that existed before this run (someone else's, e.g. a developer's
+# own union on a shared machine) are never touched; they are only reported.
+# Each is remembered as "ID:MAJOR:MINOR" (IDs alone can be reused).
+preexisting=" $(strata_mounts | awk -F '\t' '{ print $1 ":" $3 }' | tr '\n' ' ') "
+
+# Unmounts every strata FUSE mount made since this script started; prints
+# how many there were.
 unmount_leftovers() {
-	local n=0 mp dev minor path
-	while IFS=$'\t' read -r mp dev; do
-		[[ -n $mp ]] || continue
+	local n=0 id mp dev minor path
+	while IFS=$'\t' read -r id mp dev; do
+		[[ -n $id && $preexisting != *" $id:$dev "* ]] || continue
 		# mountinfo escapes space, tab, newline and backslash as \ooo.
 		path=$(printf '%b' "${mp//\\/\\0}")
 		log "leftover FUSE mount: $path (unmounting it)"
@@ -73,8 +85,10 @@ finish_build_failure() {
 # --- dependencies and build ------------------------------------------------
 scripts/install-deps.sh || finish_build_failure "installing the dependencies failed"
 
-stale=$(unmount_leftovers)
-((stale > 0)) && log "removed $stale strata mount(s) left by an earlier run (not counted)"
+if [[ -n ${preexisting// /} ]]; then
+	log "strata FUSE mounts that existed before this run (left alone, not counted):"
+	strata_mounts | cut -f2 | sed 's/^/    /' >&2
+fi
 
 setup_opts=(-Dwerror=true -Dtests=enabled)
 if [[ -f $BUILD_DIR/meson-private/coredata.dat ]]; then

@@ -16,6 +16,7 @@
  * wrote (B) and compare that with A: the upper must be kernel-compatible. */
 #include "difftest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,17 +29,20 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 static struct {
 	uint64_t seed;
-	long steps, runs, full_every, after_remount, hang_timeout;
+	long steps, runs, full_every, after_remount, hang_timeout, inject;
 	bool verbose, keep, self_check, no_cross, after_set;
+	char *avoid;
 	unsigned int disabled;
 	const char *strata;
 } opt = {
 	.steps = 3000, .runs = 1, .full_every = 100, .hang_timeout = 120,
+	.inject = -1,
 };
 
 static struct ctx *gctx;
@@ -69,6 +73,8 @@ static void replay_hint(struct ctx *c)
 		printf(" --after-remount %ld", opt.after_remount);
 	if (opt.self_check)
 		printf(" --self-check");
+	if (opt.avoid)
+		printf(" --avoid %s", opt.avoid);
 	if (c->disabled) {
 		int i;
 		const char *sep = " --disable ";
@@ -92,12 +98,32 @@ static void stop_if_dying(void)
 
 void mismatch(struct ctx *c, const char *path, const char *va, const char *vb)
 {
+	static bool rechecking;
+
 	stop_if_dying();
+	if (rechecking) {
+		printf("difftest: 2 s later still: path=%s: %s=%s %s=%s\n",
+		       path ? path : "-", c->a.name, va, c->b.name, vb);
+		replay_hint(c);
+		exit(1);
+	}
 	fflush(stdout);
 	printf("difftest: MISMATCH seed=%llu ", (unsigned long long)c->seed);
 	print_where(c);
 	printf(" op=%s path=%s: %s=%s %s=%s\n", c->opdesc ? c->opdesc : "-",
 	       path ? path : "-", c->a.name, va, c->b.name, vb);
+	if (opt.inject >= 0 && strcmp(c->phase, "run") == 0 && c->step >= opt.inject) {
+		printf("difftest: PASS the injected difference was found\n");
+		exit(0);
+	}
+	if (path && !c->no_recheck && c->a.root >= 0 && c->b.root >= 0) {
+		/* Stale kernel caches (attr/entry timeouts of a FUSE side)
+		 * heal with time, lasting damage does not: tell which. */
+		rechecking = true;
+		sleep(2);
+		compare_path(c, path, true);
+		printf("difftest: 2 s later path=%s compares equal (a stale cache?)\n", path);
+	}
 	replay_hint(c);
 	exit(1);
 }
@@ -141,7 +167,8 @@ static void close_side_fds(struct side *s)
 	s->root = -1;
 }
 
-/* Unmount; returns 0 or the errno of the plain umount (then detached). */
+/* Unmount; returns 0, or the errno of the plain umount (it is then forced
+ * or detached anyway, so cleanup can go on). */
 static int unmount_side(struct side *s)
 {
 	int e = 0, tries;
@@ -150,24 +177,73 @@ static int unmount_side(struct side *s)
 	if (!s->mounted)
 		return 0;
 	for (tries = 0; tries < 50; tries++) {
-		if (umount2(s->mnt, 0) == 0)
-			break;
+		if (umount2(s->mnt, 0) == 0 || errno == EINVAL) {
+			/* EINVAL: already gone (aborted by the watchdog) */
+			s->mounted = false;
+			return 0;
+		}
 		e = errno;
 		if (e != EBUSY)
 			break;
 		usleep(20000);
 	}
-	if (tries == 50 || (e && e != EBUSY)) {
-		if (s->fuse && umount2(s->mnt, MNT_FORCE) == 0)
-			e = 0;
-		else if (umount2(s->mnt, MNT_DETACH) < 0)
-			fprintf(stderr, "difftest: cannot unmount %s: %s\n", s->mnt,
-				strerror(errno));
-	} else {
-		e = 0;
-	}
+	if (!(s->fuse && umount2(s->mnt, MNT_FORCE) == 0) &&
+	    umount2(s->mnt, MNT_DETACH) < 0)
+		fprintf(stderr, "difftest: cannot unmount %s: %s\n", s->mnt,
+			strerror(errno));
 	s->mounted = false;
 	return e;
+}
+
+/* Our descendants (we are their subreaper) still around after cleanup: a
+ * daemon that did not exit after umount, a hung mount helper.  Give them two
+ * seconds, then kill them, by pid. */
+static void reap_leftovers(void)
+{
+	pid_t self = getpid();
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		if (pid < 0)
+			return;	/* ECHILD: none left */
+		if (pid == 0)
+			usleep(10000);
+	}
+	for (i = 0; i < 2; i++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+
+		if (!d)
+			return;
+		while ((de = readdir(d)) != NULL) {
+			char path[64], st[512], *p;
+			long ppid;
+			pid_t pid = (pid_t)atoi(de->d_name);
+			ssize_t n;
+			int fd;
+
+			if (pid <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = read(fd, st, sizeof(st) - 1);
+			if (close(fd) < 0 || n <= 0)
+				continue;
+			st[n] = '\0';
+			p = strrchr(st, ')');
+			if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != self)
+				continue;
+			fprintf(stderr, "difftest: killing leftover child %d\n", pid);
+			kill(pid, SIGKILL);
+		}
+		closedir(d);
+		while (waitpid(-1, NULL, i ? WNOHANG : 0) > 0)
+			;
+	}
 }
 
 static void cleanup(void)
@@ -181,6 +257,7 @@ static void cleanup(void)
 	}
 	if (mount_child > 0)
 		kill(mount_child, SIGKILL);
+	reap_leftovers();
 	if (tmpdir) {
 		if (opt.keep)
 			fprintf(stderr, "difftest: kept %s\n", tmpdir);
@@ -195,18 +272,35 @@ static void cleanup(void)
 
 static void crash_handler(int sig)
 {
-	static const char msg[] = "difftest: crashed, lazily unmounting\n";
+	static const char msg[] = "difftest: crashed, detaching the mounts\n";
 	struct ctx *c = gctx;
 
-	if (write(2, msg, sizeof(msg) - 1) < 0) {
+	/* Best effort only: async-signal-safe calls, results ignored. */
+	if (write(2, msg, sizeof(msg) - 1) < 0 || !c)
+		goto out;
+	if (umount2(c->a.mnt, MNT_DETACH) < 0) {
 		/* nothing better to do */
 	}
-	if (c) {
-		umount2(c->a.mnt, MNT_DETACH);
-		umount2(c->b.mnt, MNT_DETACH);
+	if (umount2(c->b.mnt, MNT_DETACH) < 0) {
+		/* nothing better to do */
 	}
+out:
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* MNT_FORCE aborts a FUSE connection: a request blocked in it fails and the
+ * main thread is released.  Kernel overlayfs sides are left alone. */
+static void abort_fuse(struct ctx *c)
+{
+	struct side *s[2] = { &c->a, &c->b };
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (s[i]->fuse && s[i]->mounted && umount2(s[i]->mnt, MNT_FORCE) < 0 &&
+		    errno != EBUSY)
+			fprintf(stderr, "difftest: umount -f %s: %s\n", s[i]->mnt,
+				strerror(errno));
 }
 
 static sigset_t guarded;
@@ -231,12 +325,8 @@ static void *guard(void *arg)
 				strsignal(sig), c ? (unsigned long long)c->seed : 0ULL,
 				c ? c->step : -1L);
 			fflush(stdout);
-			if (c) {
-				if (c->a.fuse)
-					umount2(c->a.mnt, MNT_FORCE);
-				if (c->b.fuse)
-					umount2(c->b.mnt, MNT_FORCE);
-			}
+			if (c)
+				abort_fuse(c);
 			cleanup();
 			_exit(1);
 		}
@@ -254,12 +344,7 @@ static void *guard(void *arg)
 			printf(" op=%s: no progress for %ld s (a side stopped answering)\n",
 			       c->opdesc ? c->opdesc : "-", opt.hang_timeout);
 			fflush(stdout);
-			/* MNT_FORCE aborts the FUSE connection: the blocked
-			 * request fails and the main thread is released. */
-			if (c->a.fuse)
-				umount2(c->a.mnt, MNT_FORCE);
-			if (c->b.fuse)
-				umount2(c->b.mnt, MNT_FORCE);
+			abort_fuse(c);
 		}
 		cleanup();
 		_exit(1);
@@ -408,13 +493,85 @@ static void make_dirs(struct side *s, bool extra)
 	}
 }
 
+/* --inject K: after step K change side B behind the differ's back (how
+ * depends on K % 6) and compare the whole tree: it must be reported. */
+static void inject(struct ctx *c)
+{
+	const char *reg = NULL, *lnk = NULL, *last = NULL;
+	struct stat st;
+	size_t i;
+	int fd, kind = (int)(opt.inject % 6), err = 0;
+
+	for (i = 0; i < c->nents; i++) {
+		if (c->ents[i].type == S_IFREG && !reg)
+			reg = c->ents[i].path;
+		if (c->ents[i].type == S_IFLNK && !lnk)
+			lnk = c->ents[i].path;
+		if (c->ents[i].type != S_IFDIR)
+			last = c->ents[i].path;
+	}
+	if ((kind == 0 || kind == 1) && !reg)
+		kind = 3;
+	if ((kind == 4 && !last) || (kind == 5 && !lnk))
+		kind = 3;
+	switch (kind) {
+	case 0:
+		fd = openat(c->b.root, reg, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0 || write(fd, "!", 1) != 1 || close(fd) < 0)
+			err = errno;
+		printf("difftest: injected: one byte appended to %s\n", reg);
+		break;
+	case 1:
+		if (fstatat(c->b.root, reg, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(c->b.root, reg, (st.st_mode ^ 0100) & 07777, 0) < 0)
+			err = errno;
+		printf("difftest: injected: chmod of %s\n", reg);
+		break;
+	case 2: {
+		char *f = xasprintf("%s/.", c->b.mnt);
+
+		if (setxattr(f, "user.injected", "1", 1, 0) < 0)
+			err = errno;
+		free(f);
+		printf("difftest: injected: xattr on the root\n");
+		break;
+	}
+	case 3:
+		if (mkdirat(c->b.root, "injected", 0755) < 0)
+			err = errno;
+		printf("difftest: injected: directory \"injected\"\n");
+		break;
+	case 4:
+		if (unlinkat(c->b.root, last, 0) < 0)
+			err = errno;
+		printf("difftest: injected: unlink of %s\n", last);
+		break;
+	case 5:
+		if (unlinkat(c->b.root, lnk, 0) < 0 || symlinkat("injected", c->b.root, lnk) < 0)
+			err = errno;
+		printf("difftest: injected: new target for symlink %s\n", lnk);
+		break;
+	}
+	if (err)
+		die("inject: %s", strerror(err));
+	free(c->opdesc);
+	c->opdesc = xstrdup("whole-tree compare after the injection");
+	compare_tree(c);
+}
+
 static void run_steps(struct ctx *c, long from, long to)
 {
 	for (c->step = from; c->step < to; c->step++) {
 		run_step(c);
+		if (c->step == opt.inject)
+			inject(c);
 		if ((c->step + 1) % opt.full_every == 0) {
+			char *d = xasprintf("whole-tree compare after %s", c->opdesc);
+
 			if (c->verbose)
 				printf("step %ld: whole-tree compare\n", c->step);
+			free(c->opdesc);
+			c->opdesc = d;
 			compare_tree(c);
 		}
 	}
@@ -519,8 +676,40 @@ static void usage(FILE *f)
 		"  --after-remount N  steps after the remount (default steps/10)\n"
 		"  --disable OP,...   never generate these operations\n"
 		"  --no-cross         skip mounting kernel overlayfs over strata's layers\n"
+		"  --avoid WHAT,...   leave out argument patterns, to get past a known\n"
+		"                     bug: setid, longname, noreplace, exchange\n"
 		"  --hang-timeout S   report a hang after S s without progress (120)\n"
+		"  --inject K         after step K change side B behind the differ's\n"
+		"                     back (K %% 6 picks how); exit 0 only if that is\n"
+		"                     reported (tests the differ)\n"
 		"env: STRATA_UNIONFS=path of the strata-unionfs binary\n");
+}
+
+static void parse_avoid(const char *arg)
+{
+	char *list = xstrdup(arg), *save = NULL, *t;
+
+	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		unsigned int a = avoid_lookup(t);
+
+		if (!a)
+			die("unknown --avoid %s; known: %s", t, avoid_names());
+		avoid |= a;
+	}
+	free(list);
+	free(opt.avoid);
+	opt.avoid = xstrdup(arg);
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
 }
 
 static long num_arg(const char *s, const char *what)
@@ -568,7 +757,9 @@ int main(int argc, char **argv)
 		{ "after-remount", required_argument, NULL, 'A' },
 		{ "disable", required_argument, NULL, 'D' },
 		{ "no-cross", no_argument, NULL, 'X' },
+		{ "avoid", required_argument, NULL, 'G' },
 		{ "hang-timeout", required_argument, NULL, 'H' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -598,7 +789,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D': parse_disable(optarg); break;
 		case 'X': opt.no_cross = true; break;
+		case 'G': parse_avoid(optarg); break;
 		case 'H': opt.hang_timeout = num_arg(optarg, "--hang-timeout"); break;
+		case 'I': opt.inject = num_arg(optarg, "--inject"); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -644,11 +837,11 @@ int main(int argc, char **argv)
 	err = pthread_sigmask(SIG_BLOCK, &guarded, NULL);
 	if (err)
 		die("pthread_sigmask: %s", strerror(err));
-	signal(SIGSEGV, crash_handler);
-	signal(SIGBUS, crash_handler);
-	signal(SIGABRT, crash_handler);
-	signal(SIGFPE, crash_handler);
-	signal(SIGPIPE, SIG_IGN);
+	set_handler(SIGSEGV, crash_handler);
+	set_handler(SIGBUS, crash_handler);
+	set_handler(SIGABRT, crash_handler);
+	set_handler(SIGFPE, crash_handler);
+	set_handler(SIGPIPE, SIG_IGN);
 	if (atexit(cleanup) != 0)
 		die("atexit failed");
 	err = pthread_create(&th, NULL, guard, NULL);
@@ -661,6 +854,11 @@ int main(int argc, char **argv)
 		if (opt.runs > 1)
 			printf("difftest: run %ld seed=%llu\n", r + 1, (unsigned long long)seed);
 		run_one(seed);
+	}
+	if (opt.inject >= 0) {
+		printf("difftest: FAIL the difference injected after step %ld went unnoticed\n",
+		       opt.inject);
+		return 1;
 	}
 	printf("difftest: PASS seed=%llu steps=%ld runs=%ld\n",
 	       (unsigned long long)opt.seed, opt.steps, opt.runs);

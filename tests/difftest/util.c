@@ -211,11 +211,13 @@ static const char *const names[] = {
 	"\xc3\xa4-utf8",
 };
 
+unsigned int avoid;
+
 const char *pick_name(struct rng *r)
 {
 	static char longname[256];
 
-	if (rng_pct(r, 1)) {
+	if (rng_pct(r, 1) && !(avoid & AVOID_LONGNAME)) {
 		/* NAME_MAX bytes: the workdir temp names must still fit. */
 		memset(longname, 'L', 255);
 		longname[255] = '\0';
@@ -263,7 +265,8 @@ mode_t pick_file_mode(struct rng *r)
 		02755, 0640,
 	};
 
-	return modes[rng_below(r, sizeof(modes) / sizeof(modes[0]))];
+	return modes[rng_below(r, sizeof(modes) / sizeof(modes[0]))] &
+	       (avoid & AVOID_SETID ? 01777 : 07777);
 }
 
 mode_t pick_dir_mode(struct rng *r)
@@ -272,5 +275,23 @@ mode_t pick_dir_mode(struct rng *r)
 		0755, 0755, 0755, 0700, 0555, 01777, 0750, 02775, 0711,
 	};
 
-	return modes[rng_below(r, sizeof(modes) / sizeof(modes[0]))];
+	return modes[rng_below(r, sizeof(modes) / sizeof(modes[0]))] &
+	       (avoid & AVOID_SETID ? 01777 : 07777);
+}
+
+static const char *const avoid_tab[] = { "setid", "longname", "noreplace", "exchange" };
+
+unsigned int avoid_lookup(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(avoid_tab) / sizeof(avoid_tab[0]); i++)
+		if (strcmp(name, avoid_tab[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+const char *avoid_names(void)
+{
+	return "setid,longname,noreplace,exchange";
 }

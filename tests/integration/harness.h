@@ -29,10 +29,10 @@ enum ufmt { FMT_AUFS, FMT_OVL };
 
 struct h_state {
 	char root[128];
-	char up[PATH_MAX];
-	char wk[PATH_MAX];
-	char lo[3][PATH_MAX];
-	char mnt[PATH_MAX];
+	char up[512];
+	char wk[512];
+	char lo[3][512];
+	char mnt[512];
 	const char *bin;   /* $STRATA_UNIONFS */
 	enum ufmt fmt;     /* of the last h_mount */
 	char opts[16384];  /* -o string of the last successful mount of H.mnt */
@@ -155,6 +155,11 @@ extern int h_msgfd; /* inside an as_user child: where UCHECK writes */
 	} while (0)
 /* Creates a throwaway user (removed by the sweep); returns uid/gid. */
 void make_user(uid_t *uid, gid_t *gid);
+/* Sets path's permission bits, restored by the sweep (machine-wide tweaks
+ * such as making /dev/fuse usable by a throwaway user). */
+void chmod_restored(const char *path, mode_t mode);
+/* Registers a symlink the test made outside H.root, removed by the sweep. */
+void reg_symlink(const char *path);
 /* chown -R path to uid/gid (no following symlinks). */
 void chown_tree(const char *path, uid_t uid, gid_t gid);
 

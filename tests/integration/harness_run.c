@@ -22,9 +22,13 @@ extern char **environ;
 #define REG_ENV "STRATA_IT_REGISTRY"
 #define ROOT_PREFIX "/tmp/strata-it."
 
-/* Users made by this worker, swept in h_fini. */
+/* Users and symlinks made by this worker, swept in h_fini. */
 static char made_users[4][64];
 static int n_made_users;
+static char made_links[4][PATH_MAX];
+static int n_made_links;
+static char chmod_path[PATH_MAX];
+static mode_t chmod_old;
 /* ------------------------------------------------------------------ */
 /* mounts and processes                                               */
 
@@ -311,6 +315,42 @@ static void reg_add(char kind, const char *what)
 	close(fd);
 }
 
+static void sweep_link(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		unlink(path);
+}
+
+static void sweep_chmod(const char *line)
+{
+	char *end;
+	unsigned long mode = strtoul(line, &end, 8);
+	if (*end == ' ' && !strncmp(end + 1, "/dev/", 5))
+		chmod(end + 1, (mode_t)mode);
+}
+
+void chmod_restored(const char *path, mode_t mode)
+{
+	struct stat st;
+	cr_assert(stat(path, &st) == 0, "stat %s: %s", path, strerror(errno));
+	if ((st.st_mode & 07777) == mode)
+		return;
+	char line[PATH_MAX + 16];
+	snprintf(line, sizeof line, "%o %s", st.st_mode & 07777, path);
+	reg_add('C', line);
+	snprintf(chmod_path, sizeof chmod_path, "%s", path);
+	chmod_old = st.st_mode & 07777;
+	cr_assert(chmod(path, mode) == 0, "chmod %s: %s", path, strerror(errno));
+}
+
+void reg_symlink(const char *path)
+{
+	reg_add('L', path);
+	if (n_made_links < 4)
+		snprintf(made_links[n_made_links++], PATH_MAX, "%s", path);
+}
+
 static void sweep_registry(void)
 {
 	const char *reg = getenv(REG_ENV);
@@ -327,6 +367,10 @@ static void sweep_registry(void)
 			sweep_root(line + 2);
 		else if (line[0] == 'U' && line[1] == ' ')
 			strv_push(&users, strdup(line + 2));
+		else if (line[0] == 'L' && line[1] == ' ')
+			sweep_link(line + 2);
+		else if (line[0] == 'C' && line[1] == ' ')
+			sweep_chmod(line + 2);
 	}
 	fclose(f);
 	for (size_t i = 0; i < users.n; i++) {
@@ -395,6 +439,13 @@ void h_fini(void)
 	for (int i = 0; i < n_made_users; i++)
 		sweep_user(made_users[i]);
 	n_made_users = 0;
+	for (int i = 0; i < n_made_links; i++)
+		sweep_link(made_links[i]);
+	n_made_links = 0;
+	if (chmod_path[0]) {
+		chmod(chmod_path, chmod_old);
+		chmod_path[0] = 0;
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -251,3 +251,20 @@ UTEST(lookup, names_with_odd_bytes)
 		assert_file(pf("%s/%s", H.mnt, odd[i]), odd[i]);
 	cr_assert_eq(count_entries(H.mnt, false), (int)(sizeof odd / sizeof *odd));
 }
+
+UTEST(lookup, aufs_whiteout_of_any_type_hides)
+{
+	/* OCI/aufs: ".wh.NAME" whites out NAME whatever its own type */
+	mk_file(LO(1, "a"), "a", 0644);
+	mk_dir(LO(0, ".wh.a"), 0755);
+	mk_file(LO(1, "b"), "b", 0644);
+	mk_symlink("whatever", LO(0, ".wh.b"));
+	mk_file(LO(1, "c/x"), "x", 0644);
+	cr_assert(mkfifo(LO(0, ".wh.c"), 0644) == 0);
+	mk_file(LO(1, "d"), "d", 0644);
+	h_mount(fmt, 2, NULL);
+	assert_errno(access(MN("a"), F_OK), ENOENT);
+	assert_errno(access(MN("b"), F_OK), ENOENT);
+	assert_errno(access(MN("c"), F_OK), ENOENT);
+	assert_str(ls(H.mnt, false), "d");
+}

@@ -148,7 +148,7 @@ UTEST(readdir, dtype_and_dino_match_lstat)
 		}
 		assert_no_dups(v, n);
 	}
-	assert_str(ls(H.mnt, false), "diroverlink\nfileoverdir\nlb\nlc\nld\nlf\nll\nlinkoverfile\n"
+	assert_str(ls(H.mnt, false), "diroverlink\nfileoverdir\nlb\nlc\nld\nlf\nlinkoverfile\nll\n"
 				     "lp\nls\nmerged\nud\nuf\nul");
 	/* "." has the directory's own number */
 	int fd = open(H.mnt, O_RDONLY | O_DIRECTORY);
