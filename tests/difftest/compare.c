@@ -18,7 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-volatile long progress;
+atomic_long progress;
 
 struct info {
 	int err;		/* lstat errno, 0 if it exists */

@@ -15,6 +15,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,7 +123,7 @@ struct ctx {
 	bool no_recheck;	/* the mismatch is about a result, not state */
 };
 
-extern volatile long progress;	/* bumped by every compare; watchdog */
+extern atomic_long progress;	/* bumped by every compare; watchdog */
 
 /* Report a difference and exit 1 (cleanup runs from atexit). */
 void mismatch(struct ctx *c, const char *path, const char *fmt_a,

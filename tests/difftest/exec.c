@@ -287,7 +287,8 @@ void exec_op(struct side *s, struct op *o, struct res *r)
 		exec_readdir(s, o, r);
 		break;
 	case OP_STAT:
-		if (rec(r, "stat", fstatat(s->root, o->p1, &st, 0)), r->er[0] == 0)
+		rec(r, "stat", fstatat(s->root, o->p1, &st, 0));
+		if (r->er[0] == 0)
 			out_stat(r, &st);
 		break;
 	case OP_HOLD:
@@ -302,7 +303,8 @@ void exec_op(struct side *s, struct op *o, struct res *r)
 		if (n > 0)
 			buf_add(&r->out, v, (size_t)n);
 		free(v);
-		if (rec(r, "fstat", fstat(s->held[o->slot], &st)), r->er[r->n - 1] == 0)
+		rec(r, "fstat", fstat(s->held[o->slot], &st));
+		if (r->er[r->n - 1] == 0)
 			buf_printf(&r->out, "\nfstat: mode %06o size %lld\n", st.st_mode,
 				   (long long)st.st_size);
 		break;

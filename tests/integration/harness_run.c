@@ -415,6 +415,9 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 void h_init(void)
 {
 	memset(&H, 0, sizeof H);
+	if (geteuid() != 0)
+		cr_skip_test("the integration tests need root (FUSE and tmpfs mounts, mknod, "
+			     "trusted.* xattrs, a throwaway user)");
 	H.bin = getenv("STRATA_UNIONFS");
 	cr_assert(H.bin && *H.bin, "STRATA_UNIONFS is not set (path of the strata-unionfs binary)");
 	cr_assert(access(H.bin, X_OK) == 0, "STRATA_UNIONFS=%s: %s", H.bin, strerror(errno));

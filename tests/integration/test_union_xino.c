@@ -34,6 +34,8 @@ static void walk(const char *base, const char *rel)
 		snprintf(o->path, sizeof o->path, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
 		struct stat st;
 		cr_assert(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+		cr_assert_eq(e->d_ino, st.st_ino, "%s: d_ino %llu, st_ino %llu", o->path,
+			     (unsigned long long)e->d_ino, (unsigned long long)st.st_ino);
 		o->ino = st.st_ino;
 		o->dev = st.st_dev;
 		if (S_ISDIR(st.st_mode)) {
