@@ -161,7 +161,7 @@ static int create_over_whiteout(fuse_req_t req, int dirfd, const char *name,
 		goto fail;
 	}
 	snprintf(wh, sizeof(wh), WH_PREFIX "%s", name);
-	if (unlinkat(dirfd, wh, 0) < 0 && errno != ENOENT)
+	if (unlinkat(dirfd, wh, 0) < 0 && errno != ENOENT && errno != ENAMETOOLONG)
 		return -errno;
 	return 0;
 fail:
@@ -253,9 +253,10 @@ void ufs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 
 void ufs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	struct node *src = req_node(ino);
+	struct node *src = req_node(ino), *n;
 	struct new_object o = { .mode = 0, .open_flags = -1 };
 	char *name = NULL;
+	struct stat st;
 	int err = ufs.writable ? copy_up(src, COPY_DATA) : -EROFS;
 
 	if (!err) {
@@ -264,15 +265,19 @@ void ufs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	}
 	if (!err) {
 		o.link_name = name;
-		reply_create(req, newparent, newname, &o);
+		err = create_entry(req, req_node(newparent), newname, &o, &n, &st);
 		close(o.link_dirfd);
 		free(name);
-		/* The old name's cached link count is stale now. Attributes
-		 * only (offset < 0): safe inside the request, no page locks. */
-		fuse_lowlevel_notify_inval_inode(ufs.se, node_id(src), -1, 0);
+	}
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	fuse_reply_err(req, -err);
+	/* The old name is another FUSE inode whose cached link count is now
+	 * stale; drop it before the caller can stat it.  Attributes only
+	 * (offset < 0): no page or inode locks, safe inside the request. */
+	fuse_lowlevel_notify_inval_inode(ufs.se, node_id(src), -1, 0);
+	reply_entry(req, n, &st);
 }
 
 void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -558,7 +563,7 @@ static int prepare_target(int ndir, struct rename_side *src, struct rename_side 
 	    S_ISDIR(src->r.st.st_mode) && unlinkat(ndir, dst->name, 0) < 0)
 		return -errno;
 	snprintf(wh, sizeof(wh), WH_PREFIX "%s", dst->name);
-	if (unlinkat(ndir, wh, 0) < 0 && errno != ENOENT)
+	if (unlinkat(ndir, wh, 0) < 0 && errno != ENOENT && errno != ENAMETOOLONG)
 		return -errno;
 	return 0;
 }
@@ -579,7 +584,10 @@ static int rename_in_upper(int odir, int ndir, struct rename_side *src, struct r
 		err = prepare_target(ndir, src, dst);
 	if (err)
 		return err;
-	if (renameat2(odir, src->name, ndir, dst->name, flags & RENAME_NOREPLACE) < 0)
+	/* NOREPLACE was checked on the union; below, a whiteout may sit at
+	 * the destination, which the rename must replace. */
+	if (renameat2(odir, src->name, ndir, dst->name,
+		      dst->r.upper_whiteout ? 0 : (flags & RENAME_NOREPLACE)) < 0)
 		return -errno;
 	err = fix_moved_dir(ndir, dst->parent, dst->name, src);
 	if (!err && src->whiteout_after)

@@ -14,23 +14,39 @@
 
 struct ufs ufs = { .tree_lock = PTHREAD_RWLOCK_INITIALIZER };
 
+static int append_opt(char **list, const char *opt)
+{
+	char *joined;
+
+	if (asprintf(&joined, "%s%s%s", *list, **list ? "," : "", opt) < 0)
+		return -1;
+	free(*list);
+	*list = joined;
+	return 0;
+}
+
 /* The -o list handed to libfuse: the user's generic options plus what a
  * union needs (fsname/subtype for mount tables, permissions as root). */
 static char *fuse_option_string(const struct union_config *cfg)
 {
-	char *s = NULL;
 	const char *fsname = cfg->source ? cfg->source : ufs.br[0].path;
-	bool has_fsname = strstr(cfg->fuse_opts, "fsname=") != NULL;
-	bool has_subtype = strstr(cfg->fuse_opts, "subtype=") != NULL;
+	char *s = strdup(cfg->fuse_opts), *fsopt = NULL;
+	bool ok = s != NULL;
 
-	if (asprintf(&s, "%s%s%s%s%s%s%s", cfg->fuse_opts, *cfg->fuse_opts ? "," : "",
-		     has_subtype ? "" : "subtype=strata-unionfs,",
-		     has_fsname ? "" : "fsname=", has_fsname ? "" : fsname,
-		     cfg->allow_other ? ",allow_other" : "",
-		     cfg->default_permissions ? ",default_permissions" : "") < 0)
+	if (ok && !strstr(cfg->fuse_opts, "subtype="))
+		ok = append_opt(&s, "subtype=strata-unionfs") == 0;
+	if (ok && !strstr(cfg->fuse_opts, "fsname=")) {
+		ok = asprintf(&fsopt, "fsname=%s", fsname) >= 0 && append_opt(&s, fsopt) == 0;
+		free(fsopt);
+	}
+	if (ok && cfg->allow_other)
+		ok = append_opt(&s, "allow_other") == 0;
+	if (ok && cfg->default_permissions)
+		ok = append_opt(&s, "default_permissions") == 0;
+	if (!ok) {
+		free(s);
 		return NULL;
-	if (s[strlen(s) - 1] == ',')
-		s[strlen(s) - 1] = '\0';
+	}
 	return s;
 }
 

@@ -104,23 +104,26 @@ static int fuse_opt_append(struct parser *p, const char *opt)
 	return 0;
 }
 
-/* Options for the kernel or libfuse, passed on. */
+/* Options for the kernel or libfuse, passed on: exactly what libfuse 3
+ * accepts for a fuse (not fuseblk) mount. */
 static const char *const forward_flags[] = {
 	"rw", "ro", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-	"noatime", "atime", "relatime", "norelatime", "strictatime", "nostrictatime",
-	"diratime", "nodiratime", "lazytime", "nolazytime", "sync", "async", "dirsync",
+	"noatime", "atime", "sync", "async", "dirsync",
 	"allow_other", "allow_root", "default_permissions", "auto_unmount", NULL,
 };
-static const char *const forward_prefixes[] = {
-	"fsname=", "subtype=", "max_read=", "blksize=", "user=",
-	"context=", "fscontext=", "defcontext=", "rootcontext=", NULL,
-};
-/* Meant for mount(8) and fstab only: libfuse would refuse them. */
+static const char *const forward_prefixes[] = { "fsname=", "subtype=", "max_read=", NULL };
+/* Accepted and ignored: meant for mount(8) and fstab, or atime and
+ * SELinux policies libfuse refuses (a FUSE mount is relatime already),
+ * or block-device options that do not apply. */
 static const char *const drop_flags[] = {
 	"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
-	"owner", NULL,
+	"owner", "relatime", "norelatime", "strictatime", "nostrictatime", "diratime",
+	"nodiratime", "lazytime", "nolazytime", NULL,
 };
-static const char *const drop_prefixes[] = { "comment=", "x-", NULL };
+static const char *const drop_prefixes[] = {
+	"comment=", "x-", "user=", "blksize=", "context=", "fscontext=", "defcontext=",
+	"rootcontext=", NULL,
+};
 
 static bool in_list(const char *item, const char *const *list, bool prefix)
 {

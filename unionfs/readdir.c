@@ -237,7 +237,15 @@ void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
 	char *buf, *p;
 	size_t left = size;
-	int err = udir_build(d);
+	int err;
+
+	/* Reading from 0 again is a rewinddir(): POSIX wants the names as
+	 * they are now, not the snapshot of the first pass. */
+	if (off == 0 && d->built) {
+		listing_free(&d->list);
+		d->built = false;
+	}
+	err = udir_build(d);
 
 	(void)ino;
 	if (err) {

@@ -194,8 +194,8 @@ static void content_mismatch(struct ctx *c, const char *path, struct info *a,
 	mismatch(c, path, da, db);
 }
 
-static void compare_info(struct ctx *c, const char *path, struct info *a,
-			 struct info *b)
+static void compare_info_(struct ctx *c, const char *path, struct info *a,
+			  struct info *b)
 {
 	char va[160], vb[160];
 	mode_t ta = a->st.st_mode & S_IFMT, tb = b->st.st_mode & S_IFMT;
@@ -255,6 +255,16 @@ static void compare_info(struct ctx *c, const char *path, struct info *a,
 		mismatch(c, path, xasprintf("xattrs {%s}", sa),
 			 xasprintf("xattrs {%s}", sb));
 	}
+}
+
+/* A difference in state may be a stale cache of the FUSE side that heals
+ * with time: mismatch() then compares again 2 s later and says which. */
+static void compare_info(struct ctx *c, const char *path, struct info *a,
+			 struct info *b)
+{
+	c->recheck = true;
+	compare_info_(c, path, a, b);
+	c->recheck = false;
 }
 
 static int cmp_dent(const void *x, const void *y)
@@ -354,9 +364,11 @@ static void listing(struct ctx *c, const char *path, struct dent **la,
 	int ea = list_dir(&c->a, path, la, na);
 	int eb = list_dir(&c->b, path, lb, nb);
 
+	c->recheck = true;
 	if (ea != eb)
 		mismatchf(c, path, "readdir", errname(ea), errname(eb));
 	compare_listing(c, path, *la, *na, *lb, *nb);
+	c->recheck = false;
 }
 
 void compare_path(struct ctx *c, const char *path, bool with_listing)

@@ -2,7 +2,8 @@
  *
  *   difftest [--seed N] [--steps N] [--runs N] [--verbose] [--keep]
  *            [--self-check] [--full-every N] [--after-remount N]
- *            [--disable OP,...] [--no-cross] [--hang-timeout SEC]
+ *            [--disable OP,...] [--avoid WHAT,...] [--no-cross]
+ *            [--hang-timeout SEC] [--inject K]
  *
  * Needs root (kernel overlayfs) and, unless --self-check, the path of the
  * strata-unionfs binary in $STRATA_UNIONFS.  Exit status: 0 no difference,
@@ -116,7 +117,7 @@ void mismatch(struct ctx *c, const char *path, const char *va, const char *vb)
 		printf("difftest: PASS the injected difference was found\n");
 		exit(0);
 	}
-	if (path && !c->no_recheck && c->a.root >= 0 && c->b.root >= 0) {
+	if (path && c->recheck && c->a.root >= 0 && c->b.root >= 0) {
 		/* Stale kernel caches (attr/entry timeouts of a FUSE side)
 		 * heal with time, lasting damage does not: tell which. */
 		rechecking = true;

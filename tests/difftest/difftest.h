@@ -120,7 +120,7 @@ struct ctx {
 	size_t nents, cap;
 	char *held_path[NHELD];	/* what the held fds were opened on */
 	unsigned int disabled;	/* bitmask of disabled operations */
-	bool no_recheck;	/* the mismatch is about a result, not state */
+	bool recheck;		/* comparing state: worth a second look later */
 };
 
 extern atomic_long progress;	/* bumped by every compare; watchdog */

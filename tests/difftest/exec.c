@@ -367,10 +367,8 @@ void compare_res(struct ctx *c, const char *path, struct res *a, struct res *b)
 		goto bad_out;
 	return;
 bad:
-	c->no_recheck = true;
 	mismatch(c, path, res_desc(a, false), res_desc(b, false));
 bad_out:
-	c->no_recheck = true;
 	for (i = 0; (size_t)i < a->out.len && (size_t)i < b->out.len &&
 		    a->out.p[i] == b->out.p[i]; i++)
 		;
