@@ -19,6 +19,7 @@
 #include "branch.h"
 #include "log.h"
 #include "lookup.h"
+#include "ops.h"
 #include "whiteout.h"
 #include "xino.h"
 
@@ -258,6 +259,7 @@ static int copy_up_locked(struct node *n, enum copy_data data)
 		remove_tree_at(ufs.work_fd, tmp);
 		goto out;
 	}
+	file_retarget_all(n, dstdir, dname);
 	err = register_copy(n, dstdir, dname, &upper);
 	pthread_mutex_lock(&n->lock);
 	n->backing_ino = upper.st_ino;

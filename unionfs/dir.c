@@ -115,20 +115,40 @@ static int make_object(int dirfd, const char *name, struct new_object *o)
 	}
 }
 
-/* New objects belong to the caller, as on any filesystem; only root can
- * give them away, and a set-gid directory picks the group itself. */
-static void set_owner(fuse_req_t req, int dirfd, const char *name)
+/* New objects belong to the caller, as on any filesystem, and a set-gid
+ * directory passes on its group (and, to directories, the bit itself).
+ * parentfd is the directory the object ends up in, which is not where it
+ * is built when it replaces a whiteout. */
+static void set_owner(fuse_req_t req, int dirfd, const char *name, int parentfd)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat dir;
+	struct stat parent, obj;
 	gid_t gid = ctx->gid;
+	mode_t setid;
 
-	if (ufs.uid != 0)
+	if (fstat(parentfd, &parent) < 0 || fstatat(dirfd, name, &obj, AT_SYMLINK_NOFOLLOW) < 0) {
+		log_debug("stat of new '%s': %s", name, errno_name(errno));
 		return;
-	if (fstat(dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
-		gid = (gid_t)-1;
-	if (fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		log_debug("chown of new '%s': %s", name, errno_name(errno));
+	}
+	setid = obj.st_mode & (S_ISUID | S_ISGID);
+	if (parent.st_mode & S_ISGID) {
+		gid = parent.st_gid;
+		if (S_ISDIR(obj.st_mode))
+			setid |= S_ISGID;
+	}
+	if (ufs.uid != 0)
+		gid = obj.st_gid; /* cannot give it away: keep what we got */
+	if ((obj.st_uid != ctx->uid && ufs.uid == 0) || obj.st_gid != gid) {
+		if (fchownat(dirfd, name, ufs.uid == 0 ? ctx->uid : (uid_t)-1, gid,
+			     AT_SYMLINK_NOFOLLOW) < 0)
+			log_debug("chown of new '%s': %s", name, errno_name(errno));
+	} else if (setid == (obj.st_mode & (S_ISUID | S_ISGID))) {
+		return;
+	}
+	/* chown() clears set-id bits, even for root: put them back. */
+	if (setid && !S_ISLNK(obj.st_mode) &&
+	    fchmodat(dirfd, name, (obj.st_mode & 0777) | (obj.st_mode & S_ISVTX) | setid, 0) < 0)
+		log_debug("mode of new '%s': %s", name, errno_name(errno));
 }
 
 /* Creates name in the upper dir over whatever whiteout it holds: built in
@@ -145,7 +165,8 @@ static int create_over_whiteout(fuse_req_t req, int dirfd, const char *name,
 	err = make_object(ufs.work_fd, tmp, o);
 	if (err)
 		return err;
-	set_owner(req, ufs.work_fd, tmp);
+	if ((o->mode & S_IFMT) != 0) /* not for a hard link */
+		set_owner(req, ufs.work_fd, tmp, dirfd);
 	if (opaque && (err = wh_set_opaque(ufs.work_fd, tmp)))
 		goto fail;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && wh_is_overlay_whiteout(&st)) {
@@ -205,7 +226,7 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 	} else {
 		err = make_object(dirfd, name, o);
 		if (!err && (o->mode & S_IFMT) != 0)
-			set_owner(req, dirfd, name);
+			set_owner(req, dirfd, name, dirfd);
 	}
 	close(dirfd);
 	if (!err)
@@ -326,12 +347,13 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 }
 
 /* Forgets the name in the table: the next lookup starts from the branches. */
-static void drop_name(struct node *parent, const char *name)
+static void drop_name(struct node *parent, const char *name, const struct stat *st)
 {
 	struct node *n = node_find_child(parent, name);
 
 	if (!n)
 		return;
+	node_set_gone(n, st);
 	pthread_rwlock_wrlock(&ufs.tree_lock);
 	node_unhash(n);
 	pthread_rwlock_unlock(&ufs.tree_lock);
@@ -366,7 +388,7 @@ static int remove_entry(struct node *parent, const char *name, const struct reso
 		err = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
 	close(dirfd);
 	if (!err)
-		drop_name(parent, name);
+		drop_name(parent, name, &r->st);
 	return err;
 }
 
@@ -600,6 +622,8 @@ static void rename_update_table(struct rename_side *src, struct rename_side *dst
 {
 	struct node *drop[2] = { NULL, NULL };
 
+	if (dst->node && !(flags & RENAME_EXCHANGE))
+		node_set_gone(dst->node, &dst->r.st);
 	pthread_rwlock_wrlock(&ufs.tree_lock);
 	node_move(src->node, dst->parent, dst->name, &drop[0]);
 	if (flags & RENAME_EXCHANGE)

@@ -18,6 +18,7 @@ struct ufile {
 	int flags;
 	unsigned int branch;  /* branch the fd points into */
 	struct node *node;    /* holds a reference */
+	struct ufile *next;   /* in node->open_files */
 };
 
 static struct ufile *ufile(struct fuse_file_info *fi)
@@ -52,6 +53,10 @@ int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
 	f->branch = n->branch;
 	f->node = n;
 	node_ref(n);
+	pthread_mutex_lock(&n->lock);
+	f->next = n->open_files;
+	n->open_files = f;
+	pthread_mutex_unlock(&n->lock);
 	fi->fh = (uintptr_t)f;
 	return 0;
 }
@@ -81,6 +86,42 @@ static int ufile_fd(struct ufile *f)
 	return fd;
 }
 
+int file_fstat(struct fuse_file_info *fi, struct stat *st)
+{
+	return fstat(ufile_fd(ufile(fi)), st) < 0 ? -errno : 0;
+}
+
+void file_retarget_all(struct node *n, int dirfd, const char *name)
+{
+	pthread_mutex_lock(&n->lock);
+	for (struct ufile *f = n->open_files; f; f = f->next) {
+		int fd;
+
+		pthread_mutex_lock(&f->lock);
+		if (f->branch != 0) {
+			fd = openat(dirfd, name, f->flags | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0) {
+				dup3(fd, f->fd, O_CLOEXEC);
+				close(fd);
+				f->branch = 0;
+			}
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+int node_fstat_open(struct node *n, struct stat *st)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->open_files)
+		err = fstat(n->open_files->fd, st) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&n->lock);
+	return err;
+}
+
 int file_upper_fd(struct fuse_file_info *fi, struct node *n)
 {
 	struct ufile *f = ufile(fi);
@@ -99,6 +140,7 @@ static bool wants_write(int flags)
 void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *n = req_node(ino);
+	struct stat st;
 	int fd, err;
 
 	if (wants_write(fi->flags)) {
@@ -125,6 +167,12 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* Lower branches never change under us: their pages stay valid. */
 	fi->keep_cache = n->branch != 0;
+	/* Each name of a hard-linked file is its own kernel inode, with its
+	 * own page cache and size: only uncached I/O stays coherent. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	}
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	fuse_reply_open(req, fi);
 }
@@ -174,8 +222,17 @@ void ufs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void file_detach(struct fuse_file_info *fi)
 {
-	struct ufile *f = ufile(fi);
+	struct ufile *f = ufile(fi), **pp;
+	struct node *n = f->node;
 
+	pthread_mutex_lock(&n->lock);
+	for (pp = &n->open_files; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
 	close(f->fd);
 	pthread_mutex_destroy(&f->lock);
 	node_unref(f->node);

@@ -21,8 +21,13 @@ void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat st;
 	int err;
 
-	(void)fi;
-	err = node_getattr(req_node(ino), &st);
+	if (fi) {
+		err = file_fstat(fi, &st);
+		if (!err)
+			node_fill_stat(req_node(ino), &st);
+	} else {
+		err = node_getattr(req_node(ino), &st);
+	}
 	if (err)
 		fuse_reply_err(req, -err);
 	else

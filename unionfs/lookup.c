@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ops.h"
 #include "whiteout.h"
 #include "xino.h"
 
@@ -272,6 +273,20 @@ int node_getattr(struct node *n, struct stat *st)
 	if (n == ufs.root) {
 		if (fstat(ufs.br[b].fd, st) < 0)
 			return -errno;
+	} else if (!n->hashed) {
+		/* The name is gone (unlinked, renamed over) and may even
+		 * lead to another object now: only an open file still
+		 * reaches this one. */
+		int err = node_fstat_open(n, st);
+
+		if (err == -ENOENT && n->has_gone_st) {
+			pthread_mutex_lock(&n->lock);
+			*st = n->gone_st;
+			pthread_mutex_unlock(&n->lock);
+			err = 0;
+		}
+		if (err)
+			return err;
 	} else {
 		dirfd = node_open_parent(n, b, &name);
 		if (dirfd < 0)

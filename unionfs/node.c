@@ -453,3 +453,15 @@ void node_set_redirect(struct node *n, const char *redirect, unsigned int branch
 	n->redirect_branch = (uint8_t)branch;
 	pthread_rwlock_unlock(&ufs.tree_lock);
 }
+
+void node_set_gone(struct node *n, const struct stat *st)
+{
+	pthread_mutex_lock(&n->lock);
+	n->gone_st = *st;
+	/* This name no longer counts as a link. */
+	n->gone_st.st_nlink = S_ISDIR(st->st_mode) || st->st_nlink == 0 ? 0 : st->st_nlink - 1;
+	if (S_ISDIR(st->st_mode))
+		n->gone_st.st_size = 0; /* as rmdir leaves it */
+	n->has_gone_st = true;
+	pthread_mutex_unlock(&n->lock);
+}

@@ -17,6 +17,8 @@
 
 #include "ufs.h"
 
+struct ufile;
+
 struct node {
 	struct node *parent;     /* holds a reference; NULL only for the root */
 	char *name;
@@ -44,6 +46,13 @@ struct node {
 	 * under this one. */
 	pthread_mutex_t copy_lock;
 	struct node *children;   /* uthash head of the child table */
+	/* Open file handles (file.c), under `lock`: once the name is gone,
+	 * they are the only way to the object. */
+	struct ufile *open_files;
+	/* The object's last attributes, kept when its name went away, for an
+	 * fstat() through a descriptor the kernel still has. */
+	struct stat gone_st;
+	bool has_gone_st;
 	UT_hash_handle hh;
 };
 
@@ -77,6 +86,8 @@ int node_move(struct node *n, struct node *newparent, const char *newname,
 /* Removes n from its parent's table (its name is gone); it lives on until
  * its references drop. Caller holds tree_lock for writing. */
 void node_unhash(struct node *n);
+/* Remembers st (the object as it was) for a node whose name is going. */
+void node_set_gone(struct node *n, const struct stat *st);
 
 /* Replaces n's redirect (NULL: none), under the tree lock. */
 void node_set_redirect(struct node *n, const char *redirect, unsigned int branch);

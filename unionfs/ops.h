@@ -73,6 +73,14 @@ int open_backing(struct node *n, int flags);
 int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags);
 /* Frees what file_attach() made: closes the fd, drops the node. */
 void file_detach(struct fuse_file_info *fi);
+/* fstat() of an open handle: the object it has open, which its name may
+ * no longer lead to (unlinked, renamed over). */
+int file_fstat(struct fuse_file_info *fi, struct stat *st);
+/* After a copy-up: points every handle of n still open on the lower copy
+ * at the upper one (dirfd/name), so they see what is written from now on. */
+void file_retarget_all(struct node *n, int dirfd, const char *name);
+/* fstat() through any open handle of n; -ENOENT when none is open. */
+int node_fstat_open(struct node *n, struct stat *st);
 /* For setattr on an open handle: its fd when writable, else -1. */
 int file_upper_fd(struct fuse_file_info *fi, struct node *n);
 
