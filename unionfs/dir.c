@@ -88,6 +88,7 @@ struct new_object {
 	const char *link_target; /* symlink */
 	int link_dirfd;          /* hard link source */
 	const char *link_name;
+	int link_flags;
 	int open_flags;          /* regular files from create: the fd is kept */
 	int fd;                  /* out: open fd of a created regular file */
 };
@@ -100,7 +101,7 @@ static int make_object(int dirfd, const char *name, struct new_object *o)
 	case S_IFLNK:
 		return symlinkat(o->link_target, dirfd, name) < 0 ? -errno : 0;
 	case 0: /* hard link */
-		return linkat(o->link_dirfd, o->link_name, dirfd, name, 0) < 0 ? -errno : 0;
+		return linkat(o->link_dirfd, o->link_name, dirfd, name, o->link_flags) < 0 ? -errno : 0;
 	case S_IFREG:
 		if (o->open_flags >= 0) {
 			o->fd = openat(dirfd, name,
@@ -276,28 +277,29 @@ void ufs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 {
 	struct node *src = req_node(ino), *n;
 	struct new_object o = { .mode = 0, .open_flags = -1 };
-	char *name = NULL;
+	struct node_loc loc;
 	struct stat st;
 	int err = ufs.writable ? copy_up(src, COPY_DATA) : -EROFS;
 
+	/* The new name must lead to this very node (see node_make_shared),
+	 * so the kernel keeps one inode and one page cache for both. */
+	if (!err && S_ISREG(src->type))
+		node_make_shared(src);
+	if (!err)
+		err = node_locate(src, 0, &loc);
 	if (!err) {
-		o.link_dirfd = node_open_parent(src, 0, &name);
-		err = o.link_dirfd < 0 ? o.link_dirfd : 0;
-	}
-	if (!err) {
-		o.link_name = name;
+		o.link_dirfd = loc.dirfd;
+		o.link_name = loc.name;
+		o.link_flags = loc.is_self ? AT_SYMLINK_FOLLOW : 0;
 		err = create_entry(req, req_node(newparent), newname, &o, &n, &st);
-		close(o.link_dirfd);
-		free(name);
+		node_loc_done(&loc);
 	}
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	/* The old name is another FUSE inode whose cached link count is now
-	 * stale; drop it before the caller can stat it.  Attributes only
-	 * (offset < 0): no page or inode locks, safe inside the request. */
-	fuse_lowlevel_notify_inval_inode(ufs.se, node_id(src), -1, 0);
+	if (n != src)
+		fuse_lowlevel_notify_inval_inode(ufs.se, node_id(src), -1, 0);
 	reply_entry(req, n, &st);
 }
 

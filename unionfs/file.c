@@ -28,16 +28,18 @@ static struct ufile *ufile(struct fuse_file_info *fi)
 
 int open_backing(struct node *n, int flags)
 {
-	char *name;
-	int dirfd = node_open_parent(n, n->branch, &name), fd;
+	struct node_loc loc;
+	int fd, err = node_locate(n, n->branch, &loc);
 
-	if (dirfd < 0)
-		return dirfd;
-	fd = openat(dirfd, name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);
+	if (err)
+		return err;
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+	/* A node's own /proc/self/fd link is followed by design. */
+	flags = loc.nofollow ? flags | O_NOFOLLOW : flags & ~O_NOFOLLOW;
+	fd = openat(loc.dirfd, loc.name, flags | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;
-	close(dirfd);
-	free(name);
+	node_loc_done(&loc);
 	return fd;
 }
 
@@ -167,9 +169,11 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* Lower branches never change under us: their pages stay valid. */
 	fi->keep_cache = n->branch != 0;
-	/* Each name of a hard-linked file is its own kernel inode, with its
-	 * own page cache and size: only uncached I/O stays coherent. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+	/* A hard-linked upper file whose names could not be made one node
+	 * (node_make_shared failed) has a page cache per name: only
+	 * uncached I/O keeps those names coherent. */
+	if (n->self_fd < 0 && n->branch == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink > 1) {
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
 	}

@@ -34,21 +34,19 @@ void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_attr(req, &st, attr_timeout(&st));
 }
 
-/* Runs fn on the upper copy of n: fn gets the upper parent dir and name. */
+/* Runs fn on the upper copy of n, located for the *at() calls. */
 static int with_upper(struct node *n, enum copy_data data,
-		      int (*fn)(int dirfd, const char *name, void *arg), void *arg)
+		      int (*fn)(const struct node_loc *loc, void *arg), void *arg)
 {
-	char *name;
-	int dirfd, err = copy_up(n, data);
+	struct node_loc loc;
+	int err = copy_up(n, data);
 
+	if (!err)
+		err = node_locate(n, 0, &loc);
 	if (err)
 		return err;
-	dirfd = node_open_parent(n, 0, &name);
-	if (dirfd < 0)
-		return dirfd;
-	err = fn(dirfd, name, arg);
-	close(dirfd);
-	free(name);
+	err = fn(&loc, arg);
+	node_loc_done(&loc);
 	return err;
 }
 
@@ -58,7 +56,7 @@ struct setattr_args {
 	int fd; /* an open file handle's fd, or -1 */
 };
 
-static int set_times(int dirfd, const char *name, const struct setattr_args *a)
+static int set_times(const struct node_loc *loc, const struct setattr_args *a)
 {
 	struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -72,12 +70,13 @@ static int set_times(int dirfd, const char *name, const struct setattr_args *a)
 		tv[1] = a->attr->st_mtim;
 	if (a->fd >= 0)
 		return futimens(a->fd, tv) < 0 ? -errno : 0;
-	return utimensat(dirfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return utimensat(loc->dirfd, loc->name, tv, loc->nofollow) < 0 ? -errno : 0;
 }
 
-static int truncate_at(int dirfd, const char *name, off_t size)
+static int truncate_at(const struct node_loc *loc, off_t size)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(loc->dirfd, loc->name,
+			O_WRONLY | (loc->nofollow ? O_NOFOLLOW : 0) | O_CLOEXEC);
 	int err = 0;
 
 	if (fd < 0)
@@ -88,7 +87,7 @@ static int truncate_at(int dirfd, const char *name, off_t size)
 	return err;
 }
 
-static int apply_setattr(int dirfd, const char *name, void *arg)
+static int apply_setattr(const struct node_loc *loc, void *arg)
 {
 	const struct setattr_args *a = arg;
 	const struct stat *attr = a->attr;
@@ -97,26 +96,26 @@ static int apply_setattr(int dirfd, const char *name, void *arg)
 		uid_t uid = (a->to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (a->to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fchownat(loc->dirfd, loc->name, uid, gid, loc->nofollow) < 0)
 			return -errno;
 	}
 	if (a->to_set & FUSE_SET_ATTR_MODE) {
 		int r = a->fd >= 0 ? fchmod(a->fd, attr->st_mode & 07777)
-				   : fchmodat(dirfd, name, attr->st_mode & 07777, 0);
+				   : fchmodat(loc->dirfd, loc->name, attr->st_mode & 07777, 0);
 
 		if (r < 0)
 			return -errno;
 	}
 	if (a->to_set & FUSE_SET_ATTR_SIZE) {
 		int err = a->fd >= 0 ? (ftruncate(a->fd, attr->st_size) < 0 ? -errno : 0)
-				     : truncate_at(dirfd, name, attr->st_size);
+				     : truncate_at(loc, attr->st_size);
 
 		if (err)
 			return err;
 	}
 	if (a->to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 			 FUSE_SET_ATTR_MTIME_NOW))
-		return set_times(dirfd, name, a);
+		return set_times(loc, a);
 	return 0;
 }
 
@@ -190,24 +189,23 @@ void ufs_statfs(fuse_req_t req, fuse_ino_t ino)
 void ufs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct node *n = req_node(ino);
-	char *name;
-	int dirfd, err = 0;
+	struct node_loc loc;
+	int err;
 
 	if ((mask & W_OK) && !ufs.writable) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	dirfd = node_open_parent(n, n->branch, &name);
-	if (dirfd < 0) {
-		fuse_reply_err(req, -dirfd);
+	err = node_locate(n, n->branch, &loc);
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
 	/* Writing will copy up, so only the permission bits matter for W_OK,
 	 * not whether the lower branch is writable. */
-	if (faccessat(dirfd, name, mask & ~W_OK, AT_EACCESS) < 0)
+	if (faccessat(loc.dirfd, loc.name, mask & ~W_OK, AT_EACCESS) < 0)
 		err = errno;
-	close(dirfd);
-	free(name);
+	node_loc_done(&loc);
 	fuse_reply_err(req, err);
 }
 
@@ -218,23 +216,40 @@ struct xattr_set_args {
 	int flags;
 };
 
-static int do_setxattr(int dirfd, const char *name, void *arg)
+static int do_setxattr(const struct node_loc *loc, void *arg)
 {
 	const struct xattr_set_args *a = arg;
-	char path[WH_AT_PATH_MAX];
+	char buf[WH_AT_PATH_MAX];
+	const char *path = node_loc_path(loc, buf);
+	int r = loc->nofollow ? lsetxattr(path, a->name, a->value, a->size, a->flags)
+			      : setxattr(path, a->name, a->value, a->size, a->flags);
 
-	if (lsetxattr(at_path(path, dirfd, name), a->name, a->value, a->size, a->flags) < 0)
-		return -errno;
-	return 0;
+	return r < 0 ? -errno : 0;
 }
 
-static int do_removexattr(int dirfd, const char *name, void *arg)
+static int do_removexattr(const struct node_loc *loc, void *arg)
 {
-	char path[WH_AT_PATH_MAX];
+	char buf[WH_AT_PATH_MAX];
+	const char *path = node_loc_path(loc, buf);
+	int r = loc->nofollow ? lremovexattr(path, arg) : removexattr(path, arg);
 
-	if (lremovexattr(at_path(path, dirfd, name), (const char *)arg) < 0)
-		return -errno;
-	return 0;
+	return r < 0 ? -errno : 0;
+}
+
+static ssize_t loc_getxattr(const struct node_loc *loc, const char *name, void *buf, size_t size)
+{
+	char pbuf[WH_AT_PATH_MAX];
+	const char *path = node_loc_path(loc, pbuf);
+
+	return loc->nofollow ? lgetxattr(path, name, buf, size) : getxattr(path, name, buf, size);
+}
+
+static ssize_t loc_listxattr(const struct node_loc *loc, char *buf, size_t size)
+{
+	char pbuf[WH_AT_PATH_MAX];
+	const char *path = node_loc_path(loc, pbuf);
+
+	return loc->nofollow ? llistxattr(path, buf, size) : listxattr(path, buf, size);
 }
 
 void ufs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -252,47 +267,42 @@ void ufs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 void ufs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct node *n = req_node(ino);
-	char path[WH_AT_PATH_MAX], *pname;
-	int dirfd;
+	struct node_loc loc;
+	int err;
 
 	if (xattr_is_private(name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	/* Copying up to remove something that is not there would be waste. */
-	dirfd = node_open_parent(n, n->branch, &pname);
-	if (dirfd < 0) {
-		fuse_reply_err(req, -dirfd);
-		return;
+	err = node_locate(n, n->branch, &loc);
+	if (!err) {
+		if (loc_getxattr(&loc, name, NULL, 0) < 0)
+			err = -errno;
+		node_loc_done(&loc);
 	}
-	if (lgetxattr(at_path(path, dirfd, pname), name, NULL, 0) < 0) {
-		fuse_reply_err(req, errno);
-		close(dirfd);
-		free(pname);
-		return;
-	}
-	close(dirfd);
-	free(pname);
-	fuse_reply_err(req, -with_upper(n, COPY_DATA, do_removexattr, (void *)name));
+	if (!err)
+		err = with_upper(n, COPY_DATA, do_removexattr, (void *)name);
+	fuse_reply_err(req, -err);
 }
 
 void ufs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct node *n = req_node(ino);
-	char path[WH_AT_PATH_MAX], *pname, *buf = NULL;
-	int dirfd;
+	struct node_loc loc;
+	char *buf = NULL;
 	ssize_t len;
+	int err;
 
 	if (xattr_is_private(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	dirfd = node_open_parent(n, n->branch, &pname);
-	if (dirfd < 0) {
-		fuse_reply_err(req, -dirfd);
+	err = node_locate(n, n->branch, &loc);
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	at_path(path, dirfd, pname);
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -300,7 +310,7 @@ void ufs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 			goto out;
 		}
 	}
-	len = lgetxattr(path, name, buf, size);
+	len = loc_getxattr(&loc, name, buf, size);
 	if (len < 0)
 		fuse_reply_err(req, errno);
 	else if (size)
@@ -309,8 +319,7 @@ void ufs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_xattr(req, (size_t)len);
 out:
 	free(buf);
-	close(dirfd);
-	free(pname);
+	node_loc_done(&loc);
 }
 
 /* Removes the private names from a listxattr result, in place. */
@@ -333,21 +342,21 @@ static size_t filter_xattr_list(char *list, size_t len)
 void ufs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct node *n = req_node(ino);
-	char path[WH_AT_PATH_MAX], *pname, *buf;
+	struct node_loc loc;
+	char *buf = NULL;
 	ssize_t len;
 	size_t kept;
-	int dirfd = node_open_parent(n, n->branch, &pname);
+	int err = node_locate(n, n->branch, &loc);
 
-	if (dirfd < 0) {
-		fuse_reply_err(req, -dirfd);
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	at_path(path, dirfd, pname);
 	/* The full list is needed to know the filtered size. */
-	len = llistxattr(path, NULL, 0);
+	len = loc_listxattr(&loc, NULL, 0);
 	buf = len > 0 ? malloc((size_t)len) : NULL;
 	if (len > 0 && buf)
-		len = llistxattr(path, buf, (size_t)len);
+		len = loc_listxattr(&loc, buf, (size_t)len);
 	if (len < 0) {
 		fuse_reply_err(req, errno);
 	} else if (len > 0 && !buf) {
@@ -362,6 +371,5 @@ void ufs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			fuse_reply_buf(req, buf, kept);
 	}
 	free(buf);
-	close(dirfd);
-	free(pname);
+	node_loc_done(&loc);
 }

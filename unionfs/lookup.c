@@ -247,12 +247,25 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
 		resolved_free(&r);
 		return -ENOENT;
 	}
+	if (S_ISREG(r.st.st_mode) && r.branch == 0 && r.st.st_nlink > 1) {
+		/* Every name of an upper hard link leads to one node. */
+		n = node_find_linked(r.st.st_ino);
+		if (n) {
+			*st = r.st;
+			node_fill_stat(n, st);
+			*out = n;
+			resolved_free(&r);
+			return 0;
+		}
+	}
 	n = node_get_child(parent, name, &created);
 	if (!n) {
 		resolved_free(&r);
 		return -ENOMEM;
 	}
 	err = node_apply(n, &r);
+	if (!err && S_ISREG(r.st.st_mode) && r.branch == 0 && r.st.st_nlink > 1)
+		node_make_shared(n); /* failing that, the name's node still works */
 	if (!err) {
 		*st = r.st;
 		node_fill_stat(n, st);
@@ -270,8 +283,13 @@ int node_getattr(struct node *n, struct stat *st)
 	char *name;
 	int dirfd;
 
+	int self = __atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE);
+
 	if (n == ufs.root) {
 		if (fstat(ufs.br[b].fd, st) < 0)
+			return -errno;
+	} else if (self >= 0) {
+		if (fstat(self, st) < 0)
 			return -errno;
 	} else if (!n->hashed) {
 		/* The name is gone (unlinked, renamed over) and may even

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -27,15 +28,18 @@ static struct node *node_alloc(struct node *parent, const char *name)
 		return NULL;
 	}
 	n->parent = parent;
+	n->self_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_mutex_init(&n->copy_lock, NULL);
 	return n;
 }
 
 static void drop_dirfds(struct node *n);
+static void unshare_node(struct node *n);
 
 static void node_free(struct node *n)
 {
+	unshare_node(n);
 	drop_dirfds(n);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->copy_lock);
@@ -133,8 +137,9 @@ void node_unref_many(struct node *n, uint64_t count)
 		pthread_rwlock_rdlock(&ufs.tree_lock);
 		parent = n->parent;
 		pthread_mutex_lock(&parent->lock);
-		n->refs -= count;
-		dead = n->refs == 0;
+		/* Atomic: node_ref() and node_find_linked() add without
+		 * this lock. */
+		dead = __atomic_sub_fetch(&n->refs, count, __ATOMIC_ACQ_REL) == 0;
 		if (dead && n->hashed) {
 			HASH_DEL(parent->children, n);
 			n->hashed = false;
@@ -464,4 +469,113 @@ void node_set_gone(struct node *n, const struct stat *st)
 		n->gone_st.st_size = 0; /* as rmdir leaves it */
 	n->has_gone_st = true;
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* Hard-linked upper files, by inode number: rare, so one lock is enough. */
+static struct node *linked_nodes;
+static pthread_mutex_t linked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct node *node_find_linked(ino_t ino)
+{
+	struct node *n;
+	uint64_t refs;
+
+	pthread_mutex_lock(&linked_lock);
+	HASH_FIND(link_hh, linked_nodes, &ino, sizeof(ino), n);
+	/* A node whose count already reached zero is being freed: take a
+	 * reference only from a live one. */
+	if (n) {
+		refs = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
+		do {
+			if (refs == 0) {
+				n = NULL;
+				break;
+			}
+		} while (!__atomic_compare_exchange_n(&n->refs, &refs, refs + 1, false,
+						      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	}
+	pthread_mutex_unlock(&linked_lock);
+	return n;
+}
+
+int node_make_shared(struct node *n)
+{
+	struct stat st;
+	char *name;
+	int dirfd, fd;
+
+	if (__atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE) >= 0)
+		return 0;
+	dirfd = node_open_parent(n, 0, &name);
+	if (dirfd < 0)
+		return dirfd;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	close(dirfd);
+	free(name);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&linked_lock);
+	if (n->self_fd >= 0) {
+		close(fd);
+	} else {
+		n->backing_ino = st.st_ino;
+		__atomic_store_n(&n->self_fd, fd, __ATOMIC_RELEASE);
+		HASH_ADD(link_hh, linked_nodes, backing_ino, sizeof(n->backing_ino), n);
+		n->in_links = true;
+	}
+	pthread_mutex_unlock(&linked_lock);
+	return 0;
+}
+
+static void unshare_node(struct node *n)
+{
+	if (n->self_fd < 0)
+		return;
+	pthread_mutex_lock(&linked_lock);
+	if (n->in_links)
+		HASH_DELETE(link_hh, linked_nodes, n);
+	n->in_links = false;
+	pthread_mutex_unlock(&linked_lock);
+	close(n->self_fd);
+	n->self_fd = -1;
+}
+
+int node_locate(struct node *n, unsigned int b, struct node_loc *loc)
+{
+	int self = __atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE);
+
+	memset(loc, 0, sizeof(*loc));
+	if (self >= 0 && b == 0) {
+		snprintf(loc->proc, sizeof(loc->proc), "/proc/self/fd/%d", self);
+		loc->dirfd = AT_FDCWD;
+		loc->name = loc->proc;
+		loc->is_self = true;
+		return 0;
+	}
+	loc->dirfd = node_open_parent(n, b, &loc->owned_name);
+	if (loc->dirfd < 0)
+		return loc->dirfd;
+	loc->name = loc->owned_name;
+	loc->nofollow = AT_SYMLINK_NOFOLLOW;
+	return 0;
+}
+
+void node_loc_done(struct node_loc *loc)
+{
+	if (!loc->is_self && loc->dirfd >= 0)
+		close(loc->dirfd);
+	free(loc->owned_name);
+	loc->owned_name = NULL;
+}
+
+const char *node_loc_path(const struct node_loc *loc, char *buf)
+{
+	if (loc->is_self)
+		return loc->proc;
+	snprintf(buf, 300, "/proc/self/fd/%d/%s", loc->dirfd, loc->name);
+	return buf;
 }

@@ -38,6 +38,12 @@ struct node {
 	 * lookup inside it starts there instead of walking from the branch
 	 * root. Bounded globally; closed when the node is freed. */
 	int *dirfds;
+	/* A regular file with several names in the upper branch is one node,
+	 * whatever name it is reached by (so one kernel inode and one page
+	 * cache), and holds an O_PATH fd of its own: its names come and go. */
+	int self_fd;
+	UT_hash_handle link_hh; /* in the table of such nodes, by backing_ino */
+	bool in_links;
 	/* Backing identity of the object in `branch`, to notice replacement. */
 	ino_t backing_ino;
 	pthread_mutex_t lock;    /* guards the child table and the fields above */
@@ -104,6 +110,32 @@ int node_open_dir(struct node *n, unsigned int b, int flags);
 /* Opens parent of n in branch b (O_PATH|O_DIRECTORY) and returns the fd;
  * *name is set to a malloc'ed copy of n's name, consistent with the fd. */
 int node_open_parent(struct node *n, unsigned int b, char **name);
+
+/* Where a node's object is, for the *at() calls: (dirfd, name), or for a
+ * node with its own fd (AT_FDCWD, "/proc/self/fd/N") to be followed. */
+struct node_loc {
+	int dirfd;
+	const char *name;
+	int nofollow;    /* AT_SYMLINK_NOFOLLOW, or 0 for the /proc path */
+	bool is_self;
+	char *owned_name;
+	char proc[40];
+};
+
+/* Locates n's object in branch b. Returns 0 or -errno; release with
+ * node_loc_done(). */
+int node_locate(struct node *n, unsigned int b, struct node_loc *loc);
+void node_loc_done(struct node_loc *loc);
+/* A path naming the object for the calls without an *at() form (xattrs):
+ * use the l* variants when loc->nofollow is set. buf: 300 bytes. */
+const char *node_loc_path(const struct node_loc *loc, char *buf);
+
+/* The shared node of the upper hard-linked file with inode ino, with a
+ * new reference, or NULL. */
+struct node *node_find_linked(ino_t ino);
+/* Makes n the shared node of its upper object (opens its own fd, enters
+ * it in the table). 0 or -errno; a no-op when it already is. */
+int node_make_shared(struct node *n);
 
 /* Opens path (relative to branch root) beneath branch b: openat2 with
  * RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so no symlink leads outside; paths
