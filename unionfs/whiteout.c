@@ -254,7 +254,10 @@ static bool is_marker(int dirfd, const struct dirent *de)
 	       wh_is_overlay_whiteout(&st);
 }
 
-int wh_clear_dir(int dirfd, const char *name)
+/* Calls fn for each entry (but . and ..) of directory name in dirfd, with
+ * the directory's own fd, until fn returns non-zero. */
+static int for_each_entry(int dirfd, const char *name,
+			  int (*fn)(int fd, const struct dirent *de))
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
@@ -268,20 +271,26 @@ int wh_clear_dir(int dirfd, const char *name)
 		close(fd);
 		return -errno;
 	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!is_marker(fd, de)) {
-			err = -ENOTEMPTY;
-			break;
-		}
-		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
-			err = -errno;
-			break;
-		}
+	while (!err && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			err = fn(fd, de);
 	}
 	closedir(d);
 	return err;
+}
+
+static int remove_marker(int fd, const struct dirent *de)
+{
+	if (!is_marker(fd, de))
+		return -ENOTEMPTY;
+	if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int wh_clear_dir(int dirfd, const char *name)
+{
+	return for_each_entry(dirfd, name, remove_marker);
 }
 
 bool xattr_is_private(const char *name)
@@ -296,34 +305,20 @@ bool xattr_is_private(const char *name)
 	return false;
 }
 
+static int remove_entry_tree(int fd, const struct dirent *de)
+{
+	return remove_tree_at(fd, de->d_name);
+}
+
 int remove_tree_at(int dirfd, const char *name)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, err = 0;
+	int err;
 
-	if (unlinkat(dirfd, name, 0) == 0)
-		return 0;
-	if (errno == ENOENT)
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		err = remove_tree_at(fd, de->d_name);
-		if (err)
-			break;
-	}
-	closedir(d);
+	err = for_each_entry(dirfd, name, remove_entry_tree);
 	if (!err && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 		err = -errno;
 	return err;
