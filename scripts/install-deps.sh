@@ -21,7 +21,9 @@ packages=(
 	util-linux        # mountpoint, unshare
 	mount             # mount and umount (a separate package on Debian 12)
 	passwd            # useradd/userdel for the unprivileged-mount tests
-	procps            # ps/pgrep, used by tests to watch the daemon
+	procps            # ps/pgrep, and free/top/uptime, whose output the procfs tests check
+	busybox           # busybox top, the other /proc reader the procfs tests check
+	less              # the procfs tests page a virtual file with it
 	python3           # tests/run-all.sh reads meson's JSON test log (meson needs it anyway)
 )
 
