@@ -692,8 +692,10 @@ void ufs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 		err = rename_side_init(&dst, req_node(newparent), newname);
 	else
 		memset(&dst, 0, sizeof(dst));
-	if (!err && src.node && src.node == dst.node)
-		err = 0; /* same object: nothing to do */
+	if (!err && src.node && (src.node == dst.node ||
+				 (dst.r.found && src.r.branch == dst.r.branch &&
+				  src.r.st.st_ino == dst.r.st.st_ino && !S_ISDIR(src.r.st.st_mode))))
+		err = 0; /* two names of one file: POSIX says do nothing */
 	else if (!err)
 		err = do_rename(&src, &dst, flags);
 	rename_side_free(&src);

@@ -320,7 +320,8 @@ static int list_dir(struct side *s, const char *path, struct dent **out,
 	}
 	if (closedir(d) < 0)
 		return errno;
-	qsort(v, n, sizeof(*v), cmp_dent);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_dent);
 	*out = v;
 	*nout = n;
 	return 0;

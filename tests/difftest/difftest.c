@@ -34,27 +34,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct {
-	uint64_t seed;
-	long steps, runs, full_every, after_remount, hang_timeout, inject;
-	bool verbose, keep, self_check, no_cross, after_set;
-	char *avoid;
-	unsigned int disabled;
-	const char *strata;
-} opt = {
+struct options opt = {
 	.steps = 3000, .runs = 1, .full_every = 100, .hang_timeout = 120,
 	.inject = -1,
 };
 
-static struct ctx *gctx;
-static char *tmpdir;
-static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_bool dying;
-static volatile pid_t mount_child = -1;
+struct ctx *gctx;	/* the run in progress, for cleanup and the watchdog */
+char *tmpdir;
+atomic_bool dying;
 
 /* ---- reporting -------------------------------------------------------- */
 
-static void print_where(struct ctx *c)
+void print_where(struct ctx *c)
 {
 	if (strcmp(c->phase, "run") == 0)
 		printf("step=%ld", c->step);
@@ -66,12 +57,17 @@ static void print_where(struct ctx *c)
 
 static void replay_hint(struct ctx *c)
 {
-	printf("difftest: replay with: %sdifftest --seed %llu --steps %ld",
+	printf("difftest: replay with: %sdifftest --seed %llu",
 	       opt.self_check ? "" : "STRATA_UNIONFS=... ",
-	       (unsigned long long)c->seed,
-	       strcmp(c->phase, "run") == 0 ? c->step + 1 : opt.steps);
-	if (strcmp(c->phase, "run") != 0)
+	       (unsigned long long)c->seed);
+	if (opt.replay)
+		printf(" --replay %s", opt.replay);
+	else
+		printf(" --steps %ld", strcmp(c->phase, "run") == 0 ? c->step + 1 : opt.steps);
+	if (strcmp(c->phase, "run") != 0 && !opt.replay)
 		printf(" --after-remount %ld", opt.after_remount);
+	if (opt.run_only)
+		printf(" --run-only");
 	if (opt.self_check)
 		printf(" --self-check");
 	if (opt.avoid)
@@ -117,6 +113,7 @@ void mismatch(struct ctx *c, const char *path, const char *va, const char *vb)
 		printf("difftest: PASS the injected difference was found\n");
 		exit(0);
 	}
+	report_dead_daemon();
 	if (path && c->recheck && c->a.root >= 0 && c->b.root >= 0) {
 		/* Stale kernel caches (attr/entry timeouts of a FUSE side)
 		 * heal with time, lasting damage does not: tell which. */
@@ -135,9 +132,7 @@ void mismatchf(struct ctx *c, const char *path, const char *what,
 	mismatch(c, path, xasprintf("%s %s", what, va), xasprintf("%s %s", what, vb));
 }
 
-static void fail(struct ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-static void fail(struct ctx *c, const char *fmt, ...)
+void fail(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -150,330 +145,6 @@ static void fail(struct ctx *c, const char *fmt, ...)
 	va_end(ap);
 	printf("\n");
 	exit(1);
-}
-
-/* ---- mounts and cleanup ----------------------------------------------- */
-
-static void close_side_fds(struct side *s)
-{
-	int i;
-
-	for (i = 0; i < NHELD; i++) {
-		if (s->held[i] >= 0 && close(s->held[i]) < 0 && s->mounted)
-			fprintf(stderr, "difftest: close held fd: %s\n", strerror(errno));
-		s->held[i] = -1;
-	}
-	if (s->root >= 0 && close(s->root) < 0)
-		fprintf(stderr, "difftest: close root fd: %s\n", strerror(errno));
-	s->root = -1;
-}
-
-/* Unmount; returns 0, or the errno of the plain umount (it is then forced
- * or detached anyway, so cleanup can go on). */
-static int unmount_side(struct side *s)
-{
-	int e = 0, tries;
-
-	close_side_fds(s);
-	if (!s->mounted)
-		return 0;
-	for (tries = 0; tries < 50; tries++) {
-		if (umount2(s->mnt, 0) == 0 || errno == EINVAL) {
-			/* EINVAL: already gone (aborted by the watchdog) */
-			s->mounted = false;
-			return 0;
-		}
-		e = errno;
-		if (e != EBUSY)
-			break;
-		usleep(20000);
-	}
-	if (!(s->fuse && umount2(s->mnt, MNT_FORCE) == 0) &&
-	    umount2(s->mnt, MNT_DETACH) < 0)
-		fprintf(stderr, "difftest: cannot unmount %s: %s\n", s->mnt,
-			strerror(errno));
-	s->mounted = false;
-	return e;
-}
-
-/* Our descendants (we are their subreaper) still around after cleanup: a
- * daemon that did not exit after umount, a hung mount helper.  Give them two
- * seconds, then kill them, by pid. */
-static void reap_leftovers(void)
-{
-	pid_t self = getpid();
-	int i;
-
-	for (i = 0; i < 200; i++) {
-		pid_t pid = waitpid(-1, NULL, WNOHANG);
-
-		if (pid < 0)
-			return;	/* ECHILD: none left */
-		if (pid == 0)
-			usleep(10000);
-	}
-	for (i = 0; i < 2; i++) {
-		DIR *d = opendir("/proc");
-		struct dirent *de;
-
-		if (!d)
-			return;
-		while ((de = readdir(d)) != NULL) {
-			char path[64], st[512], *p;
-			long ppid;
-			pid_t pid = (pid_t)atoi(de->d_name);
-			ssize_t n;
-			int fd;
-
-			if (pid <= 0)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			n = read(fd, st, sizeof(st) - 1);
-			if (close(fd) < 0 || n <= 0)
-				continue;
-			st[n] = '\0';
-			p = strrchr(st, ')');
-			if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != self)
-				continue;
-			fprintf(stderr, "difftest: killing leftover child %d\n", pid);
-			kill(pid, SIGKILL);
-		}
-		closedir(d);
-		while (waitpid(-1, NULL, i ? WNOHANG : 0) > 0)
-			;
-	}
-}
-
-static void cleanup(void)
-{
-	struct ctx *c = gctx;
-
-	pthread_mutex_lock(&cleanup_lock);
-	if (c) {
-		unmount_side(&c->a);
-		unmount_side(&c->b);
-	}
-	if (mount_child > 0)
-		kill(mount_child, SIGKILL);
-	reap_leftovers();
-	if (tmpdir) {
-		if (opt.keep)
-			fprintf(stderr, "difftest: kept %s\n", tmpdir);
-		else if (!rm_tree(tmpdir))
-			fprintf(stderr, "difftest: cannot remove %s: %s\n", tmpdir,
-				strerror(errno));
-		free(tmpdir);
-		tmpdir = NULL;
-	}
-	pthread_mutex_unlock(&cleanup_lock);
-}
-
-static void crash_handler(int sig)
-{
-	static const char msg[] = "difftest: crashed, detaching the mounts\n";
-	struct ctx *c = gctx;
-
-	/* Best effort only: async-signal-safe calls, results ignored. */
-	if (write(2, msg, sizeof(msg) - 1) < 0 || !c)
-		goto out;
-	if (umount2(c->a.mnt, MNT_DETACH) < 0) {
-		/* nothing better to do */
-	}
-	if (umount2(c->b.mnt, MNT_DETACH) < 0) {
-		/* nothing better to do */
-	}
-out:
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* MNT_FORCE aborts a FUSE connection: a request blocked in it fails and the
- * main thread is released.  Kernel overlayfs sides are left alone. */
-static void abort_fuse(struct ctx *c)
-{
-	struct side *s[2] = { &c->a, &c->b };
-	int i;
-
-	for (i = 0; i < 2; i++)
-		if (s[i]->fuse && s[i]->mounted && umount2(s[i]->mnt, MNT_FORCE) < 0 &&
-		    errno != EBUSY)
-			fprintf(stderr, "difftest: umount -f %s: %s\n", s[i]->mnt,
-				strerror(errno));
-}
-
-static sigset_t guarded;
-
-/* Watchdog: handles SIGINT/SIGTERM/SIGHUP/SIGQUIT (blocked everywhere else,
- * so they are seen even while the main thread sits in a hung FUSE request)
- * and reports a hang when no progress is made for --hang-timeout seconds. */
-static void *guard(void *arg)
-{
-	long last = progress;
-	time_t since = time(NULL);
-
-	(void)arg;
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-		int sig = sigtimedwait(&guarded, NULL, &ts);
-		struct ctx *c = gctx;
-
-		if (sig > 0) {
-			atomic_store(&dying, true);
-			fprintf(stdout, "difftest: interrupted by %s, seed=%llu step=%ld\n",
-				strsignal(sig), c ? (unsigned long long)c->seed : 0ULL,
-				c ? c->step : -1L);
-			fflush(stdout);
-			if (c)
-				abort_fuse(c);
-			cleanup();
-			_exit(1);
-		}
-		if (progress != last) {
-			last = progress;
-			since = time(NULL);
-			continue;
-		}
-		if (time(NULL) - since < opt.hang_timeout)
-			continue;
-		atomic_store(&dying, true);
-		if (c) {
-			printf("difftest: HANG seed=%llu ", (unsigned long long)c->seed);
-			print_where(c);
-			printf(" op=%s: no progress for %ld s (a side stopped answering)\n",
-			       c->opdesc ? c->opdesc : "-", opt.hang_timeout);
-			fflush(stdout);
-			abort_fuse(c);
-		}
-		cleanup();
-		_exit(1);
-	}
-	return NULL;
-}
-
-static void mount_kernel(struct ctx *c, struct side *s, const char *work)
-{
-	char *o = xasprintf("lowerdir=%s/l1:%s/l2,upperdir=%s/u,workdir=%s/%s,"
-			    "redirect_dir=on,index=off,metacopy=off",
-			    s->base, s->base, s->base, s->base, work);
-
-	progress++;
-	if (mount("overlay", s->mnt, "overlay", 0, o) < 0) {
-		if (errno == ENODEV || errno == EPERM) {
-			printf("difftest: SKIP kernel overlayfs unavailable: %s\n",
-			       strerror(errno));
-			exit(77);
-		}
-		fail(c, "mount -t overlay %s -o %s: %s", s->mnt, o, strerror(errno));
-	}
-	free(o);
-	s->mounted = true;
-	s->fuse = false;
-}
-
-static void mount_strata(struct ctx *c, struct side *s)
-{
-	char *o = xasprintf("lowerdir=%s/l1:%s/l2,upperdir=%s/u,workdir=%s/w",
-			    s->base, s->base, s->base, s->base);
-	struct stat st, pst;
-	int status;
-	pid_t pid;
-
-	progress++;
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(opt.strata, opt.strata, "-o", o, s->mnt, (char *)NULL);
-		fprintf(stderr, "difftest: exec %s: %s\n", opt.strata, strerror(errno));
-		_exit(127);
-	}
-	mount_child = pid;
-	if (waitpid(pid, &status, 0) < 0)
-		die("waitpid: %s", strerror(errno));
-	mount_child = -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail(c, "%s -o %s %s: %s %d", opt.strata, o, s->mnt,
-		     WIFEXITED(status) ? "exit status" : "killed by signal",
-		     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	s->mounted = true;
-	s->fuse = true;
-	if (stat(s->mnt, &st) < 0 || stat(s->base, &pst) < 0)
-		fail(c, "stat %s after mounting: %s", s->mnt, strerror(errno));
-	if (st.st_dev == pst.st_dev)
-		fail(c, "strata-unionfs returned before %s was mounted", s->mnt);
-	free(o);
-}
-
-static void open_root(struct ctx *c, struct side *s)
-{
-	int i;
-
-	s->root = open(s->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->root < 0)
-		fail(c, "open %s mount root: %s", s->name, strerror(errno));
-	for (i = 0; i < NHELD; i++)
-		s->held[i] = -1;
-}
-
-static void mount_side(struct ctx *c, struct side *s, bool strata, const char *work)
-{
-	if (strata)
-		mount_strata(c, s);
-	else
-		mount_kernel(c, s, work);
-	open_root(c, s);
-}
-
-/* After umount the daemon must exit, cleanly.  We are its subreaper. */
-static void reap_daemon(struct ctx *c)
-{
-	int i, status;
-
-	for (i = 0; i < 1000; i++) {
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-
-		if (pid < 0 && errno == ECHILD)
-			return;
-		if (pid < 0)
-			die("waitpid: %s", strerror(errno));
-		if (pid > 0) {
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				fail(c, "strata-unionfs (pid %d) %s %d after umount", pid,
-				     WIFEXITED(status) ? "exited with status" : "was killed by signal",
-				     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-			continue;
-		}
-		usleep(10000);
-		progress++;
-	}
-	fail(c, "strata-unionfs still running 10 s after umount");
-}
-
-static void unmount_both(struct ctx *c)
-{
-	int i;
-	int e;
-
-	for (i = 0; i < NHELD; i++) {
-		free(c->held_path[i]);
-		c->held_path[i] = NULL;
-	}
-	e = unmount_side(&c->a);
-	if (e)
-		fail(c, "umount %s (%s): %s", c->a.mnt, c->a.name, strerror(e));
-	e = unmount_side(&c->b);
-	if (e)
-		fail(c, "umount %s (%s): %s", c->b.mnt, c->b.name, strerror(e));
-	reap_daemon(c);
 }
 
 /* ---- one run ---------------------------------------------------------- */
@@ -614,10 +285,27 @@ static void run_one(uint64_t seed)
 	c->phase = "initial";
 	compare_tree(c);
 
+	if (opt.record) {
+		c->record = fopen(opt.record, "w");
+		if (!c->record)
+			die("%s: %s", opt.record, strerror(errno));
+	}
+	if (opt.replay) {
+		c->replay = load_ops(opt.replay, &c->nreplay);
+		opt.steps = (long)c->nreplay;
+		if (!opt.after_set)
+			opt.after_remount = 0;
+		opt.after_set = true;
+	}
 	c->phase = "run";
 	run_steps(c, 0, opt.steps);
 	c->phase = "final";
 	compare_tree(c);
+	if (c->record && fclose(c->record) == EOF)
+		die("%s: %s", opt.record, strerror(errno));
+	c->record = NULL;
+	if (opt.run_only)
+		goto out;
 
 	/* Unmount, mount again: same tree, same inode numbers. */
 	c->phase = "remount";
@@ -646,6 +334,7 @@ static void run_one(uint64_t seed)
 		mount_side(c, &c->b, false, "w2");
 		compare_tree(c);
 	}
+out:
 	c->phase = "cleanup";
 	unmount_both(c);
 	cleanup();
@@ -658,6 +347,7 @@ static void run_one(uint64_t seed)
 	for (n = 0; n < (long)c->nents; n++)
 		free(c->ents[n].path);
 	free(c->ents);
+	free(c->replay);
 	free(c);
 }
 
@@ -680,6 +370,12 @@ static void usage(FILE *f)
 		"  --avoid WHAT,...   leave out argument patterns, to get past a known\n"
 		"                     bug: setid, longname, noreplace, exchange\n"
 		"  --hang-timeout S   report a hang after S s without progress (120)\n"
+		"  --run-only         skip the remount and kernel-over-strata phases\n"
+		"  --record FILE      write every operation to FILE, one per line\n"
+		"  --replay FILE      run the operations in FILE instead of random ones\n"
+		"                     (same --seed: the layers come from it)\n"
+		"  --minimize         find the first mismatch, then shrink the sequence\n"
+		"                     to the operations it needs and replay that verbosely\n"
 		"  --inject K         after step K change side B behind the differ's\n"
 		"                     back (K %% 6 picks how); exit 0 only if that is\n"
 		"                     reported (tests the differ)\n"
@@ -725,9 +421,9 @@ static long num_arg(const char *s, const char *what)
 	return v;
 }
 
-static void parse_disable(char *list)
+static void parse_disable(const char *arg)
 {
-	char *save = NULL, *t;
+	char *list = xstrdup(arg), *save = NULL, *t;
 
 	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		int op = op_lookup(t);
@@ -743,6 +439,7 @@ static void parse_disable(char *list)
 		}
 		opt.disabled |= 1u << op;
 	}
+	free(list);
 }
 
 int main(int argc, char **argv)
@@ -761,6 +458,10 @@ int main(int argc, char **argv)
 		{ "avoid", required_argument, NULL, 'G' },
 		{ "hang-timeout", required_argument, NULL, 'H' },
 		{ "inject", required_argument, NULL, 'I' },
+		{ "run-only", no_argument, NULL, 'R' },
+		{ "record", required_argument, NULL, 'W' },
+		{ "replay", required_argument, NULL, 'P' },
+		{ "minimize", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -793,6 +494,10 @@ int main(int argc, char **argv)
 		case 'G': parse_avoid(optarg); break;
 		case 'H': opt.hang_timeout = num_arg(optarg, "--hang-timeout"); break;
 		case 'I': opt.inject = num_arg(optarg, "--inject"); break;
+		case 'R': opt.run_only = true; break;
+		case 'W': opt.record = optarg; break;
+		case 'P': opt.replay = optarg; break;
+		case 'M': opt.minimize = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -813,8 +518,12 @@ int main(int argc, char **argv)
 		opt.seed %= 1000000000000ULL;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("difftest: seed=%llu steps=%ld runs=%ld mode=%s\n",
-	       (unsigned long long)opt.seed, opt.steps, opt.runs,
+	printf("difftest: seed=%llu ", (unsigned long long)opt.seed);
+	if (opt.replay)
+		printf("replay=%s", opt.replay);
+	else
+		printf("steps=%ld", opt.steps);
+	printf(" runs=%ld mode=%s\n", opt.runs,
 	       opt.self_check ? "self-check (overlay vs overlay)" : "overlay vs strata-unionfs");
 	if (geteuid() != 0) {
 		printf("difftest: SKIP needs root for kernel overlayfs\n");
@@ -828,6 +537,19 @@ int main(int argc, char **argv)
 			die("%s: %s", opt.strata, strerror(errno));
 	}
 
+	if (opt.minimize) {
+		char **args = xmalloc((size_t)(argc + 3) * sizeof(*args));
+		int i, n = 0;
+
+		args[n++] = argv[0];
+		args[n++] = "--seed";
+		args[n++] = xasprintf("%llu", (unsigned long long)opt.seed);
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--minimize") != 0)
+				args[n++] = argv[i];
+		args[n] = NULL;
+		minimize(args, n);
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	sigemptyset(&guarded);

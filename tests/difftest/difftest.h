@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -107,6 +109,8 @@ struct entry {
 	mode_t type;		/* S_IFREG, S_IFDIR, ... */
 };
 
+struct op;
+
 struct ctx {
 	uint64_t seed;
 	long step;		/* current step, -1 during setup/final phases */
@@ -121,15 +125,46 @@ struct ctx {
 	char *held_path[NHELD];	/* what the held fds were opened on */
 	unsigned int disabled;	/* bitmask of disabled operations */
 	bool recheck;		/* comparing state: worth a second look later */
+	FILE *record;		/* --record: every operation, as text */
+	struct op *replay;	/* --replay: the operations to run */
+	size_t nreplay, ireplay;
 };
 
 extern atomic_long progress;	/* bumped by every compare; watchdog */
+extern atomic_bool dying;	/* the watchdog is reporting and cleaning up */
+
+struct options {
+	uint64_t seed;
+	long steps, runs, full_every, after_remount, hang_timeout, inject;
+	bool verbose, keep, self_check, no_cross, after_set, run_only, minimize;
+	char *avoid;
+	const char *record, *replay;
+	unsigned int disabled;
+	const char *strata;
+};
+extern struct options opt;
+extern struct ctx *gctx;
+extern char *tmpdir;
 
 /* Report a difference and exit 1 (cleanup runs from atexit). */
 void mismatch(struct ctx *c, const char *path, const char *fmt_a,
 	      const char *fmt_b) __attribute__((noreturn));
 void mismatchf(struct ctx *c, const char *path, const char *what,
 	       const char *va, const char *vb) __attribute__((noreturn));
+
+void fail(struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+void print_where(struct ctx *c);
+
+/* ---- mounts.c -------------------------------------------------------- */
+
+void mount_side(struct ctx *c, struct side *s, bool strata, const char *work);
+void unmount_both(struct ctx *c);	/* and wait for the daemon to exit */
+void cleanup(void);			/* idempotent; atexit and watchdog */
+void report_dead_daemon(void);
+void crash_handler(int sig);
+void *guard(void *arg);			/* the watchdog thread */
+extern sigset_t guarded;		/* the signals it handles */
 
 /* ---- compare.c ------------------------------------------------------- */
 
@@ -150,5 +185,8 @@ int op_lookup(const char *name);	/* index or -1 */
 const char *op_name(int op);
 int op_count(void);
 void run_step(struct ctx *c);
+/* record.c */
+struct op *load_ops(const char *path, size_t *n);
+void minimize(char **args, int nargs) __attribute__((noreturn));
 
 #endif

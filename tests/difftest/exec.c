@@ -107,7 +107,8 @@ static void exec_readdir(struct side *s, struct op *o, struct res *r)
 			}
 		}
 	}
-	qsort(names, n, sizeof(*names), cmp_strp);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_strp);
 	for (i = 0; i < n; i++) {
 		buf_printf(&r->out, "%s\n", names[i]);
 		free(names[i]);

@@ -110,16 +110,6 @@ static char *pick_path(struct ctx *c, unsigned int pct_new, mode_t type,
 	return xstrdup(pick_existing(c, type, pct_type, false));
 }
 
-static void pick_data(struct ctx *c, struct op *o, size_t max)
-{
-	unsigned int k = (unsigned int)rng_below(&c->rng, 100);
-
-	o->len = k < 10 ? 0 : k < 80 ? rng_below(&c->rng, 4096) :
-		 k < 95 ? rng_below(&c->rng, 70000) : rng_below(&c->rng, max);
-	o->data = xmalloc(o->len);
-	rng_fill(&c->rng, o->data, o->len);
-}
-
 static off_t pick_off(struct ctx *c)
 {
 	switch (rng_below(&c->rng, 6)) {
@@ -180,7 +170,46 @@ static const char *rename_flags(int f)
 	return f == RENAME_NOREPLACE ? ", NOREPLACE" : f == RENAME_EXCHANGE ? ", EXCHANGE" : "";
 }
 
-static char *gen_op(struct ctx *c, struct op *o)
+void op_make_data(struct op *o)
+{
+	struct rng sub;
+
+	rng_seed(&sub, o->dseed);
+	free(o->data);
+	o->data = xmalloc(o->len);
+	rng_fill(&sub, o->data, o->len);
+}
+
+/* The data written comes from its own seed, so a recorded operation
+ * (--record/--replay) can be replayed without the generator's state. */
+static void pick_data(struct ctx *c, struct op *o, size_t max)
+{
+	unsigned int k = (unsigned int)rng_below(&c->rng, 100);
+
+	o->len = k < 10 ? 0 : k < 80 ? rng_below(&c->rng, 4096) :
+		 k < 95 ? rng_below(&c->rng, 70000) : rng_below(&c->rng, max);
+	o->dseed = rng_next(&c->rng);
+	op_make_data(o);
+}
+
+static int cmp_ent_path(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct entry *)e)->path);
+}
+
+/* Kernel overlayfs moves a directory by storing its old path, absolute from
+ * the root, in a redirect xattr of at most redirect_max (256) bytes, and
+ * answers EXDEV above that.  strata-unionfs has no such limit, so renames
+ * of directories with such long paths are not generated. */
+static bool redirect_too_long(struct ctx *c, const char *path)
+{
+	const struct entry *e = bsearch(path, c->ents, c->nents, sizeof(*c->ents),
+					cmp_ent_path);
+
+	return e && e->type == S_IFDIR && strlen(path) + 1 > 256;
+}
+
+static void gen_op(struct ctx *c, struct op *o)
 {
 	struct rng *r = &c->rng;
 	size_t i;
@@ -195,36 +224,28 @@ static char *gen_op(struct ctx *c, struct op *o)
 		o->mode = pick_file_mode(r);
 		o->umask = rng_pct(r, 70) ? 022 : rng_pct(r, 50) ? 0 : 077;
 		pick_data(c, o, 200000);
-		return xasprintf("create(%s, %s%s%04o, umask %03o, %zu bytes)", o->p1,
-				 o->flags & O_EXCL ? "O_EXCL, " : "",
-				 o->flags & O_TRUNC ? "O_TRUNC, " : "", o->mode, o->umask, o->len);
+		break;
 	case OP_WRITE:
 	case OP_APPEND:
 		o->p1 = pick_path(c, 5, S_IFREG, 85);
 		o->flags = rng_pct(r, 50) ? O_RDWR : O_WRONLY;
 		o->off = pick_off(c);
 		pick_data(c, o, 300000);
-		if (o->kind == OP_APPEND)
-			return xasprintf("append(%s, %zu bytes)", o->p1, o->len);
-		return xasprintf("write(%s, %s, off %lld, %zu bytes)", o->p1,
-				 o->flags == O_RDWR ? "O_RDWR" : "O_WRONLY",
-				 (long long)o->off, o->len);
+		break;
 	case OP_TRUNCATE:
 		o->p1 = pick_path(c, 5, S_IFREG, 85);
 		o->off = rng_pct(r, 25) ? 0 : pick_off(c);
 		o->flags = rng_pct(r, 50);	/* 1: ftruncate on an fd */
-		return xasprintf("%s(%s, %lld)", o->flags ? "ftruncate" : "truncate",
-				 o->p1, (long long)o->off);
+		break;
 	case OP_OTRUNC:
 		o->p1 = pick_path(c, 5, S_IFREG, 85);
 		o->flags = rng_pct(r, 85) ? O_WRONLY : O_RDONLY;
-		return xasprintf("open(%s, %s|O_TRUNC)", o->p1,
-				 o->flags == O_RDONLY ? "O_RDONLY" : "O_WRONLY");
+		break;
 	case OP_READ:
 		o->p1 = pick_path(c, 5, S_IFREG, 85);
 		o->off = rng_pct(r, 50) ? 0 : pick_off(c);
 		o->len = rng_pct(r, 50) ? 65536 : rng_below(r, 4096);
-		return xasprintf("read(%s, off %lld, %zu)", o->p1, (long long)o->off, o->len);
+		break;
 	case OP_RENAME: {
 		unsigned int k = (unsigned int)rng_below(r, 100);
 
@@ -240,20 +261,29 @@ static char *gen_op(struct ctx *c, struct op *o)
 		if ((o->flags == RENAME_NOREPLACE && (avoid & AVOID_NOREPLACE)) ||
 		    (o->flags == RENAME_EXCHANGE && (avoid & AVOID_EXCHANGE)))
 			o->flags = 0;
-		return xasprintf("rename(%s -> %s%s)", o->p1, o->p2, rename_flags(o->flags));
+		if (redirect_too_long(c, o->p1) ||
+		    (o->flags == RENAME_EXCHANGE && redirect_too_long(c, o->p2))) {
+			/* overlayfs: EXDEV (no copy-up of a whole tree) */
+			free(o->p1);
+			free(o->p2);
+			o->p2 = NULL;
+			o->kind = OP_STAT;
+			o->p1 = xstrdup(pick_existing(c, 0, 0, true));
+		}
+		break;
 	}
 	case OP_UNLINK:
 		o->p1 = pick_path(c, 8, S_IFREG, 70);
-		return xasprintf("unlink(%s)", o->p1);
+		break;
 	case OP_MKDIR:
 		o->p1 = pick_path(c, 85, 0, 0);
 		o->mode = pick_dir_mode(r);
 		o->umask = rng_pct(r, 80) ? 022 : 0;
-		return xasprintf("mkdir(%s, %04o, umask %03o)", o->p1, o->mode, o->umask);
+		break;
 	case OP_RMDIR:
 		o->p1 = pick_path(c, 8, S_IFDIR, 85);
-		return xasprintf("rmdir(%s)", o->p1);
-	case OP_RMTREE: {
+		break;
+	case OP_RMTREE:
 		/* rm -r: children before parents (reverse path order) */
 		o->p1 = xstrdup(pick_existing(c, S_IFDIR, 90, false));
 		o->list = xmalloc(MAXREC * sizeof(*o->list));
@@ -262,23 +292,22 @@ static char *gen_op(struct ctx *c, struct op *o)
 				o->list[o->nlist++] = xasprintf("%c%s",
 					c->ents[i].type == S_IFDIR ? 'd' : '-', c->ents[i].path);
 			}
-		return xasprintf("rmtree(%s, %zu entries)", o->p1, o->nlist);
-	}
+		break;
 	case OP_LINK:
 		o->p1 = xstrdup(pick_existing(c, S_IFREG, 85, false));
 		o->p2 = pick_path(c, 85, 0, 0);
-		return xasprintf("link(%s -> %s)", o->p1, o->p2);
+		break;
 	case OP_SYMLINK:
 		o->p1 = pick_path(c, 85, 0, 0);
 		o->target = pick_target(r);
-		return xasprintf("symlink(%s -> \"%s\")", o->p1, o->target);
+		break;
 	case OP_MKFIFO:
 		o->p1 = pick_path(c, 85, 0, 0);
-		return xasprintf("mkfifo(%s)", o->p1);
+		break;
 	case OP_CHMOD:
 		o->p1 = xstrdup(pick_existing(c, 0, 0, true));
 		o->mode = rng_pct(r, 50) ? pick_file_mode(r) : pick_dir_mode(r);
-		return xasprintf("chmod(%s, %04o)", o->p1, o->mode);
+		break;
 	case OP_CHOWN: {
 		static const unsigned int ids[] = { 0, 1000, 65534, (unsigned int)-1 };
 
@@ -286,45 +315,39 @@ static char *gen_op(struct ctx *c, struct op *o)
 		o->uid = ids[rng_below(r, 4)];
 		o->gid = ids[rng_below(r, 4)];
 		o->flags = rng_pct(r, 50) ? AT_SYMLINK_NOFOLLOW : 0;
-		return xasprintf("%s(%s, %d, %d)", o->flags ? "lchown" : "chown",
-				 o->p1, (int)o->uid, (int)o->gid);
+		break;
 	}
 	case OP_SETXATTR:
 	case OP_GETXATTR:
 	case OP_RMXATTR:
 	case OP_LISTXATTR:
 		o->p1 = xstrdup(pick_existing(c, 0, 0, true));
-		o->xname = pick_xname(c);
+		snprintf(o->xname, sizeof(o->xname), "%s", pick_xname(c));
 		o->k = rng_pct(r, 30);	/* 1: l*xattr, don't follow */
 		if (o->kind == OP_SETXATTR) {
 			o->flags = rng_pct(r, 60) ? 0 : rng_pct(r, 50) ? XATTR_CREATE : XATTR_REPLACE;
 			o->len = rng_pct(r, 90) ? rng_below(r, 100) : rng_below(r, 3000);
-			o->data = xmalloc(o->len);
-			rng_fill(r, o->data, o->len);
-			return xasprintf("%ssetxattr(%s, %s, %zu bytes%s)", o->k ? "l" : "",
-					 o->p1, o->xname, o->len,
-					 o->flags == XATTR_CREATE ? ", CREATE" :
-					 o->flags == XATTR_REPLACE ? ", REPLACE" : "");
+			o->dseed = rng_next(r);
+			op_make_data(o);
+		} else {
+			o->len = rng_pct(r, 10) ? 0 : 65536;	/* 0: size query */
 		}
-		o->len = rng_pct(r, 10) ? 0 : 65536;	/* 0: size query */
-		return xasprintf("%s%s(%s, %s)", o->k ? "l" : "", optab[o->kind].name,
-				 o->p1, o->kind == OP_LISTXATTR ? "" : o->xname);
+		break;
 	case OP_READDIR:
 	case OP_SEEKDIR:
 		o->p1 = xstrdup(pick_existing(c, S_IFDIR, 80, true));
 		o->k = (unsigned long)rng_next(r);
-		return xasprintf("%s(%s)", optab[o->kind].name, o->p1);
+		break;
 	case OP_STAT:
 		o->p1 = pick_path(c, 10, 0, 0);
-		return xasprintf("stat(%s)", o->p1);
+		break;
 	case OP_HOLD:
 		o->slot = held_slot(c, false);
 		if (o->slot < 0)
 			o->slot = (int)rng_below(r, NHELD);
 		o->p1 = pick_path(c, 3, S_IFREG, 85);
 		o->flags = rng_pct(r, 70) ? O_RDONLY : O_RDWR;
-		return xasprintf("hold[%d](%s, %s)", o->slot, o->p1,
-				 o->flags == O_RDONLY ? "O_RDONLY" : "O_RDWR");
+		break;
 	case OP_HELD_READ:
 	case OP_HELD_WRITE:
 	case OP_RELEASE:
@@ -332,15 +355,14 @@ static char *gen_op(struct ctx *c, struct op *o)
 		if (o->slot < 0) {
 			o->kind = OP_STAT;
 			o->p1 = xstrdup(pick_existing(c, 0, 0, true));
-			return xasprintf("stat(%s)", o->p1);
+			break;
 		}
 		o->off = rng_pct(r, 50) ? 0 : pick_off(c);
 		if (o->kind == OP_HELD_WRITE)
 			pick_data(c, o, 100000);
 		else
 			o->len = 65536;
-		return xasprintf("%s[%d](%s, off %lld, %zu)", optab[o->kind].name,
-				 o->slot, c->held_path[o->slot], (long long)o->off, o->len);
+		break;
 	case OP_FALLOCATE: {
 		static const int modes[] = {
 			0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -351,14 +373,85 @@ static char *gen_op(struct ctx *c, struct op *o)
 		o->flags = modes[rng_below(r, 4)];
 		o->off = pick_off(c);
 		o->len = 1 + rng_below(r, 100000);
+		break;
+	}
+	default:
+		die("bad op %d", o->kind);
+	}
+}
+
+static char *describe_op(struct ctx *c, struct op *o)
+{
+	const char *held = o->slot >= 0 && o->slot < NHELD && c->held_path[o->slot] ?
+			   c->held_path[o->slot] : "-";
+
+	switch (o->kind) {
+	case OP_CREATE:
+		return xasprintf("create(%s, %s%s%04o, umask %03o, %zu bytes)", o->p1,
+				 o->flags & O_EXCL ? "O_EXCL, " : "",
+				 o->flags & O_TRUNC ? "O_TRUNC, " : "", o->mode, o->umask, o->len);
+	case OP_WRITE:
+		return xasprintf("write(%s, %s, off %lld, %zu bytes)", o->p1,
+				 o->flags == O_RDWR ? "O_RDWR" : "O_WRONLY",
+				 (long long)o->off, o->len);
+	case OP_APPEND:
+		return xasprintf("append(%s, %zu bytes)", o->p1, o->len);
+	case OP_TRUNCATE:
+		return xasprintf("%s(%s, %lld)", o->flags ? "ftruncate" : "truncate",
+				 o->p1, (long long)o->off);
+	case OP_OTRUNC:
+		return xasprintf("open(%s, %s|O_TRUNC)", o->p1,
+				 o->flags == O_RDONLY ? "O_RDONLY" : "O_WRONLY");
+	case OP_READ:
+		return xasprintf("read(%s, off %lld, %zu)", o->p1, (long long)o->off, o->len);
+	case OP_RENAME:
+		return xasprintf("rename(%s -> %s%s)", o->p1, o->p2, rename_flags(o->flags));
+	case OP_UNLINK:
+	case OP_RMDIR:
+	case OP_MKFIFO:
+	case OP_STAT:
+	case OP_READDIR:
+	case OP_SEEKDIR:
+		return xasprintf("%s(%s)", optab[o->kind].name, o->p1);
+	case OP_MKDIR:
+		return xasprintf("mkdir(%s, %04o, umask %03o)", o->p1, o->mode, o->umask);
+	case OP_RMTREE:
+		return xasprintf("rmtree(%s, %zu entries)", o->p1, o->nlist);
+	case OP_LINK:
+		return xasprintf("link(%s -> %s)", o->p1, o->p2);
+	case OP_SYMLINK:
+		return xasprintf("symlink(%s -> \"%s\")", o->p1, o->target);
+	case OP_CHMOD:
+		return xasprintf("chmod(%s, %04o)", o->p1, o->mode);
+	case OP_CHOWN:
+		return xasprintf("%s(%s, %d, %d)", o->flags ? "lchown" : "chown",
+				 o->p1, (int)o->uid, (int)o->gid);
+	case OP_SETXATTR:
+		return xasprintf("%ssetxattr(%s, %s, %zu bytes%s)", o->k ? "l" : "",
+				 o->p1, o->xname, o->len,
+				 o->flags == XATTR_CREATE ? ", CREATE" :
+				 o->flags == XATTR_REPLACE ? ", REPLACE" : "");
+	case OP_GETXATTR:
+	case OP_RMXATTR:
+	case OP_LISTXATTR:
+		return xasprintf("%s%s(%s, %s)", o->k ? "l" : "", optab[o->kind].name,
+				 o->p1, o->kind == OP_LISTXATTR ? "" : o->xname);
+	case OP_HOLD:
+		return xasprintf("hold[%d](%s, %s)", o->slot, o->p1,
+				 o->flags == O_RDONLY ? "O_RDONLY" : "O_RDWR");
+	case OP_HELD_READ:
+	case OP_HELD_WRITE:
+	case OP_RELEASE:
+		return xasprintf("%s[%d](%s, off %lld, %zu)", optab[o->kind].name,
+				 o->slot, held, (long long)o->off, o->len);
+	case OP_FALLOCATE:
 		return xasprintf("fallocate(%s, mode %#x, off %lld, len %zu)", o->p1,
 				 o->flags, (long long)o->off, o->len);
-	}
 	}
 	die("bad op %d", o->kind);
 }
 
-static void free_op(struct op *o)
+void op_free(struct op *o)
 {
 	size_t i;
 
@@ -396,7 +489,8 @@ static void upper_walk(int dfd, const char *rel, struct buf *b, int depth)
 		die("readdir upper %s: %s", rel, strerror(errno));
 	if (closedir(d) < 0)
 		die("closedir: %s", strerror(errno));
-	qsort(names, n, sizeof(*names), cmp_strp);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_strp);
 	for (i = 0; i < n; i++) {
 		struct stat st;
 
@@ -483,9 +577,19 @@ void run_step(struct ctx *c)
 	mode_t old;
 	struct op o;
 
-	scan_tree(c);
+	if (c->replay) {
+		if (c->ireplay == c->nreplay)
+			die("replay: no operations left");
+		o = c->replay[c->ireplay];
+		memset(&c->replay[c->ireplay++], 0, sizeof(o));
+	} else {
+		scan_tree(c);
+		gen_op(c, &o);
+	}
+	if (c->record)
+		op_write(c->record, &o);
 	free(c->opdesc);
-	c->opdesc = gen_op(c, &o);
+	c->opdesc = describe_op(c, &o);
 	ro = optab[o.kind].flags & READONLY;
 	if (c->verbose)
 		printf("step %ld: %s\n", c->step, c->opdesc);
@@ -526,5 +630,5 @@ void run_step(struct ctx *c)
 	}
 	buf_free(&ra.out);
 	buf_free(&rb.out);
-	free_op(&o);
+	op_free(&o);
 }

@@ -5,6 +5,8 @@
 
 #include "difftest.h"
 
+#include <stdio.h>
+
 enum {
 	OP_CREATE, OP_WRITE, OP_APPEND, OP_TRUNCATE, OP_OTRUNC, OP_READ,
 	OP_RENAME, OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RMTREE, OP_LINK,
@@ -24,8 +26,9 @@ struct op {
 	gid_t gid;
 	off_t off;
 	size_t len;
-	unsigned char *data;
-	const char *xname;
+	unsigned char *data;	/* len bytes from dseed */
+	uint64_t dseed;
+	char xname[32];
 	int slot;
 	unsigned long k;
 	char **list;
@@ -43,6 +46,11 @@ struct res {
 };
 
 void exec_op(struct side *s, struct op *o, struct res *r);
+void op_make_data(struct op *o);
+void op_free(struct op *o);
+/* record.c: one operation per line, for --record, --replay, --minimize */
+void op_write(FILE *f, const struct op *o);
+bool op_read(FILE *f, struct op *o);	/* false at EOF; dies on junk */
 char *res_desc(struct res *r, bool with_out);
 void compare_res(struct ctx *c, const char *path, struct res *a, struct res *b);
 int cmp_strp(const void *a, const void *b);

@@ -51,6 +51,10 @@ void die(const char *fmt, ...)
 {
 	va_list ap;
 
+	/* fds closed under us by the watchdog's cleanup: not our error */
+	while (atomic_load(&dying))
+		pause();
+
 	fprintf(stderr, "difftest: ERROR: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
