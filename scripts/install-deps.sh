@@ -22,8 +22,14 @@ packages=(
 	mount             # mount and umount (a separate package on Debian 12)
 	passwd            # useradd/userdel for the unprivileged-mount tests
 	procps            # ps/pgrep, and free/top/uptime, whose output the procfs tests check
-	busybox           # busybox top, the other /proc reader the procfs tests check
 	less              # the procfs tests page a virtual file with it
+	libarchive-dev    # tar import/export of images (never a home-made tar parser)
+	libjson-c-dev     # image manifests and container state
+	libssl-dev        # libcrypto's sha256: content-addressed layers
+	busybox-static    # the embedded busybox image is built from /bin/busybox
+	qemu-system-x86   # the pure cgroup v2 test VM (tests/vm)
+	e2fsprogs         # mkfs.ext4 for the VM's /tmp scratch disk
+	xz-utils          # decompresses the VM's kernel
 	python3           # tests/run-all.sh reads meson's JSON test log (meson needs it anyway)
 )
 
