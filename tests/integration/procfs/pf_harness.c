@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,16 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "cgroup_write.h"
 #include "pf_harness.h"
 
 #define REG_ENV "STRATA_PF_IT_REGISTRY"
-#define CGFS "/sys/fs/cgroup"
 
 struct pf_state PF;
-
-/* The v1 hierarchies the tests put a process into. */
-static const char *const hier[] = { "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio" };
-#define NHIER (sizeof(hier) / sizeof(hier[0]))
 
 void pf_msleep(int ms)
 {
@@ -143,6 +141,77 @@ bool pf_is_mounted(const char *path)
 	return found;
 }
 
+/* The cgroup.procs files a process is written to to join cg (NULL: the
+ * roots), found before any fork: the child of spawn_sh() only writes. */
+#define MAX_JOIN (CG_NCTRL + 1)
+struct join {
+	int n;
+	char procs[MAX_JOIN][PATH_MAX];
+};
+
+/* Co-mounted controllers ("cpu,cpuacct", every one on v2) share a dir. */
+static void add_join(struct join *j, const char *dir)
+{
+	char procs[PATH_MAX];
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	for (int i = 0; i < j->n; i++)
+		if (strcmp(j->procs[i], procs) == 0)
+			return;
+	if (j->n < MAX_JOIN)
+		memcpy(j->procs[j->n++], procs, sizeof(procs));
+}
+
+static int join_prepare(const char *cg, struct join *j)
+{
+	struct cg_host h;
+	int err;
+
+	j->n = 0;
+	err = cg_host_detect(&h, NULL);
+	if (err < 0)
+		return err;
+	if (cg) {
+		struct cg_container c;
+
+		err = cg_container_find(&h, cg, &c);
+		if (err == 0) {
+			if (c.v2_dir)
+				add_join(j, c.v2_dir);
+			for (int i = 0; i < CG_NCTRL; i++)
+				if (c.dir[i])
+					add_join(j, c.dir[i]);
+			cg_container_free(&c);
+		}
+	} else {
+		/* Every controller's hierarchy, and the unified one on a pure v2
+		 * host (on a hybrid one it holds no controller strata-procfs
+		 * reads, and the process stays where it is there). */
+		if (h.layout == CG_LAYOUT_V2 && h.v2_mount)
+			add_join(j, h.v2_mount);
+		for (int i = 0; i < CG_NCTRL; i++)
+			if (h.mount[i])
+				add_join(j, h.mount[i]);
+	}
+	cg_host_free(&h);
+	return err < 0 ? err : j->n ? 0 : -ENOENT;
+}
+
+/* Only writes (no allocation): runs between fork and exec. */
+static int join_do(const struct join *j, pid_t pid)
+{
+	char val[32];
+
+	snprintf(val, sizeof(val), "%d", (int)pid);
+	for (int i = 0; i < j->n; i++) {
+		int err = write_str(j->procs[i], val);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* ---- running commands ---- */
 
 static int wait_child(pid_t pid, int fd, char *out, size_t outlen, int timeout_ms)
@@ -185,12 +254,16 @@ static int wait_child(pid_t pid, int fd, char *out, size_t outlen, int timeout_m
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Forks; the child runs sh -c cmd after joining cg (when join). */
+/* Forks; the child runs sh -c cmd after joining cg (when join). -3: cg's
+ * cgroup.procs files could not be found. */
 static int spawn_sh(bool join, const char *cg, const char *cmd, char *out, size_t outlen)
 {
+	static struct join j;
 	int p[2];
 	pid_t pid;
 
+	if (join && join_prepare(cg, &j) < 0)
+		return -3;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	pid = fork();
@@ -199,7 +272,7 @@ static int spawn_sh(bool join, const char *cg, const char *cmd, char *out, size_
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
-		if (join && pf_cg_join(cg, 0) < 0)
+		if (join && join_do(&j, 0) < 0)
 			_exit(126);
 		dup2(null, 0);
 		dup2(p[1], 1);
@@ -267,54 +340,49 @@ pid_t pf_worker(void)
 	return w;
 }
 
-/* ---- cgroups ---- */
+/* ---- cgroups ----
+ *
+ * Through the project's own cgroup code (common/cgroup_write.h), so the
+ * same tests run on v1, hybrid and pure v2 hosts: the test cgroup is the
+ * container cgroup <hierarchy>/strata/<name> that cg_container_create()
+ * makes, found again by name with cg_container_find(). */
+
+static void host_detect(struct cg_host *h)
+{
+	int err = cg_host_detect(h, NULL);
+
+	cr_assert(err == 0, "cg_host_detect: %s", strerror(-err));
+}
 
 int pf_cg_join(const char *cg, pid_t pid)
 {
-	char path[512], val[32];
-	int err;
+	struct join j;
+	int err = join_prepare(cg, &j);
 
-	snprintf(val, sizeof(val), "%d", (int)pid);
-	for (size_t i = 0; i < NHIER; i++) {
-		snprintf(path, sizeof(path), CGFS "/%s%s%s/cgroup.procs", hier[i], cg ? "/" : "",
-			 cg ? cg : "");
-		err = write_str(path, val);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static void cg_set(const char *h, const char *name, const char *file, const char *val)
-{
-	char path[512];
-	int err;
-
-	snprintf(path, sizeof(path), CGFS "/%s/%s/%s", h, name, file);
-	err = write_str(path, val);
-	cr_assert(err == 0, "write %s = %s: %s", path, val, strerror(-err));
+	return err < 0 ? err : join_do(&j, pid);
 }
 
 void pf_cg_create(char *name, size_t len)
 {
-	char path[512], *mems;
+	struct cg_limits l = {
+		.memory = PF_CG_MEM,
+		.memory_swap = CG_UNLIMITED, /* only the memory limit, as before */
+		.cpu_quota_us = 50000,
+		.cpu_period_us = 100000,
+		.cpuset_cpus = "0",
+	};
+	struct cg_container c;
+	struct cg_host h;
+	char err[512];
+	int rc;
 
 	snprintf(name, len, "strata-pf-%d", (int)getpid());
-	for (size_t i = 0; i < NHIER; i++) {
-		snprintf(path, sizeof(path), CGFS "/%s/%s", hier[i], name);
-		cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", path,
-			  strerror(errno));
-		pf_reg("cgroup %s", path);
-	}
-	cg_set("memory", name, "memory.limit_in_bytes", "268435456");
-	cg_set("cpu", name, "cpu.cfs_period_us", "100000");
-	cg_set("cpu", name, "cpu.cfs_quota_us", "50000");
-	/* cpuset needs mems before it accepts a task. */
-	mems = pf_slurp(CGFS "/cpuset/cpuset.mems");
-	cr_assert(mems != NULL);
-	cg_set("cpuset", name, "cpuset.mems", mems);
-	free(mems);
-	cg_set("cpuset", name, "cpuset.cpus", "0");
+	host_detect(&h);
+	pf_reg("cgroup %s", name);
+	rc = cg_container_create(&h, name, &l, &c, err, sizeof(err));
+	cg_host_free(&h);
+	cr_assert(rc == 0, "cg_container_create %s: %s (%s)", name, err, strerror(-rc));
+	cg_container_free(&c);
 }
 
 int pf_run_in(const char *cg, bool pidns, char *out, size_t outlen, const char *fmt, ...)
@@ -347,25 +415,19 @@ int pf_run_in(const char *cg, bool pidns, char *out, size_t outlen, const char *
 
 /* ---- cleanup ---- */
 
-static void sweep_cgroup(const char *path)
+/* Kills what is left in the test cgroup and removes it everywhere. */
+static void sweep_cgroup(const char *name)
 {
-	char procs[600], *pids, *p, *h;
-	char root[512];
+	struct cg_container c;
+	struct cg_host h;
 
-	/* Empty it into the hierarchy's root, then remove it. */
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
-	snprintf(root, sizeof(root), "%s", path);
-	h = strrchr(root, '/');
-	if (h)
-		*h = '\0';
-	strncat(root, "/cgroup.procs", sizeof(root) - strlen(root) - 1);
-	for (int tries = 0; tries < 50 && rmdir(path) < 0 && errno == EBUSY; tries++) {
-		pids = pf_slurp(procs);
-		for (p = pids ? strtok(pids, "\n") : NULL; p; p = strtok(NULL, "\n"))
-			write_str(root, p);
-		free(pids);
-		pf_msleep(20);
+	if (cg_host_detect(&h, NULL) < 0)
+		return;
+	if (cg_container_find(&h, name, &c) == 0 && cg_container_destroy(&c) < 0) {
+		fprintf(stderr, "cannot remove the cgroup %s\n", name);
+		cg_container_free(&c);
 	}
+	cg_host_free(&h);
 }
 
 /* SIGTERM lets the supervisor unmount and stop its worker; a supervisor

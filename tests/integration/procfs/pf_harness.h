@@ -1,8 +1,8 @@
 /* Harness for the strata-procfs integration tests (root, real cgroups).
  *
  * pf_init() (every test's .init) makes /tmp/strata-pf.XXXXXX with m/ (the
- * mountpoint) and the pidfile; everything a test creates outside it (v1
- * cgroups, mounts, processes) is written to a registry file, and
+ * mountpoint) and the pidfile; everything a test creates outside it
+ * (cgroups, mounts, processes) is written to a registry file, and
  * pf_sweep() undoes it all: in the test's .fini and again in the Criterion
  * runner after every test, so a failed or crashed test leaves nothing
  * behind. */
@@ -27,7 +27,8 @@ void pf_init(void);
 void pf_fini(void);
 #define PTEST(suite, name, ...) Test(suite, name, .init = pf_init, .fini = pf_fini, ##__VA_ARGS__)
 
-/* Records something for the sweep: "umount PATH", "cgroup PATH". */
+/* Records something for the sweep: "umount PATH", "cgroup NAME" (a
+ * pf_cg_create() cgroup, removed with cg_container_destroy()). */
 void pf_reg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Records a process: kind "daemon" (SIGTERM, then SIGKILL with its
  * worker) or "proc" (SIGKILL); skipped if the pid was reused since. */
@@ -47,18 +48,22 @@ void pf_msleep(int ms);
  * status, -1 when killed, -2 on timeout (10 s). */
 int pf_sh(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* The v1 cgroup "strata-pf-PID" in every controller hierarchy: memory
- * 256 MiB, CFS quota 50000/100000, cpuset "0" (mems from the parent). */
+/* The test cgroup "strata-pf-PID", made with cg_container_create() as a
+ * container's (<hierarchy>/strata/strata-pf-PID in every hierarchy on v1
+ * and hybrid hosts, one directory on pure v2): memory 256 MiB, CPU quota
+ * 50000/100000, cpuset "0".  name gets its name, for pf_run_in() and
+ * pf_cg_join(). */
 #define PF_CG_MEM (256ULL << 20)
 void pf_cg_create(char *name, size_t len);
 
-/* Runs CMD in cgroup cg (NULL: the root cgroup of every hierarchy), in a
+/* Runs CMD in cgroup cg (NULL: the root cgroup of every hierarchy; on a
+ * pure v2 host the v2 root), in a
  * private mount namespace (and a new pid namespace with its own /proc when
  * pidns) where the strata-procfs files are bound over /proc/meminfo,
  * cpuinfo, stat, uptime, loadavg and /sys/devices/system/cpu/online. */
 int pf_run_in(const char *cg, bool pidns, char *out, size_t outlen, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-/* Moves pid into cg (NULL: the roots). Returns 0 or -errno. */
+/* Moves pid (0: the caller) into cg (NULL: the roots). Returns 0 or -errno. */
 int pf_cg_join(const char *cg, pid_t pid);
 
 char *pf_slurp(const char *path); /* malloc'ed, NULL on error */

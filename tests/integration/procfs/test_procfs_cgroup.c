@@ -1,7 +1,10 @@
-/* strata-procfs on this machine's real (v1) cgroups: a process in a cgroup
- * with memory 256 MiB, CFS quota 50% and cpuset "0", with the files bound
- * over /proc and /sys in a private mount namespace, runs the usual tools;
- * a process in the root cgroups sees the host's files. */
+/* strata-procfs on real cgroups (v1, hybrid or pure v2: the harness makes
+ * them with common/cgroup_write.h; meson's procfs-cgroup-v2 runs this in
+ * the tests/vm pure-v2 VM): a process in a cgroup with memory 256 MiB, CPU
+ * quota 50% and cpuset "0", with the files bound over /proc and /sys in a
+ * private mount namespace, runs the usual tools;
+ * a process in the root cgroups (the v2 root on a pure v2 host) sees the
+ * host's files. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
