@@ -26,6 +26,8 @@ packages=(
 	libarchive-dev    # tar import/export of images (never a home-made tar parser)
 	libjson-c-dev     # image manifests and container state
 	libssl-dev        # libcrypto's sha256: content-addressed layers
+	libseccomp-dev    # the runner's default seccomp filter
+	libcap-dev        # the runner drops capabilities to Docker's default set
 	busybox-static    # the embedded busybox image is built from /bin/busybox
 	qemu-system-x86   # the pure cgroup v2 test VM (tests/vm)
 	e2fsprogs         # mkfs.ext4 for the VM's /tmp scratch disk

@@ -1,0 +1,803 @@
+/* A container's life: prepare its files, create its cgroups, clone the
+ * child into new namespaces, walk it through setup over the sync channel,
+ * wait for it, record how it ended, clean up. Also stop and rm.
+ *
+ * Setup protocol (parent P, child C = the container's pid 1):
+ *   P: clone                      C: waits
+ *   P: moves C into its cgroups -> CGROUP_READY
+ *                                 C: cgroup namespace, hostname, / rprivate,
+ *                                    mounts the union on P's /dev/fuse fd
+ *                                 <- FUSE_MOUNTED
+ *   P: starts strata-unionfs on that fd -> UNION_READY
+ *                                 C: /proc, /dev, /sys, /etc, volumes,
+ *                                    pivot_root, masks, (pty -> PTY),
+ *                                    capabilities, forks the command
+ *   P: reads until EOF            (the channel is CLOEXEC: EOF = exec done)
+ * Any failure in C arrives as one ERROR message with the reason; P kills
+ * C, cleans up and prints it. Every wait has a timeout, so nothing hangs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "parse.h"
+#include "state.h"
+
+#define SETUP_TIMEOUT_MS 60000
+
+/* The parent's view of one running container. */
+struct run {
+	struct container *c;
+	struct cg_host host;
+	struct cg_container cg;
+	bool have_cg;
+	pid_t pid;
+	int pidfd, sock, fusefd, master, null, log_fd;
+	int exec_code;        /* 126/127 when the command could not be exec'd */
+	char exec_err[ERRLEN];
+};
+
+/* HOSTNAME=, as docker sets it; an -e HOSTNAME=x still wins. */
+static int add_hostname_env(struct container *c)
+{
+	char host[128], *base[] = { host, NULL }, **env;
+
+	snprintf(host, sizeof(host), "HOSTNAME=%s", c->hostname);
+	env = env_merge(base, c->env);
+	if (!env)
+		return -1;
+	strv_free(c->env);
+	c->env = env;
+	return 0;
+}
+
+/* id, name, directories, config.json and a `created` state.json. */
+static int prepare(struct container *c, char *err, size_t errlen)
+{
+	static const char *const sub[] = { "upper", "work", "rootfs" };
+	struct cstate st = { .status = ST_CREATED, .exit_code = -1 };
+	char p[PATH_MAX];
+	int e;
+
+	if (new_id(c->id) < 0)
+		return FAIL("getrandom: %s", errno_name(errno));
+	if (!c->name) {
+		c->name = strndup(c->id, SHORT_ID);
+		if (!c->name)
+			return FAIL("out of memory");
+	}
+	if (name_claim(c->name, c->id, err, errlen) < 0) {
+		c->id[0] = '\0'; /* nothing of ours to clean up */
+		return -1;
+	}
+	if (!c->hostname && !(c->hostname = strndup(c->id, SHORT_ID)))
+		return FAIL("out of memory");
+	if (add_hostname_env(c) < 0)
+		return FAIL("out of memory");
+	now_rfc3339(c->created, sizeof(c->created));
+	e = state_create_dir(c->id);
+	if (e < 0)
+		return FAIL("creating %s/%s: %s", run_dir(), c->id, errno_name(-e));
+	snprintf(c->dir, sizeof(c->dir), "%s/containers/%s", root_dir(), c->id);
+	if (mkdir(c->dir, 0700) < 0)
+		return FAIL("creating %s: %s", c->dir, errno_name(errno));
+	for (size_t i = 0; i < 3; i++) {
+		container_path(c, sub[i], p, sizeof(p));
+		if (mkdir(p, 0755) < 0)
+			return FAIL("creating %s: %s", p, errno_name(errno));
+	}
+	if (rootfs_etc_files(c, err, errlen) < 0)
+		return -1;
+	e = config_save(c);
+	if (!e)
+		e = state_save(c->id, &st);
+	return e < 0 ? FAIL("writing the container's state: %s", errno_name(-e)) : 0;
+}
+
+/* ---- the child ---------------------------------------------------------- */
+
+static __attribute__((noreturn)) void child_fail(int sock, const char *err)
+{
+	if (sync_send(sock, SYNC_ERROR, EXIT_RUNNER, -1, err) < 0)
+		dprintf(2, "strata: %s\n", err);
+	_exit(EXIT_RUNNER);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every fd above 2 except keep[]: the init must not carry the
+ * runner's host fds (directories of the store, locks) into the container. */
+static int close_others(int *keep, size_t n)
+{
+	unsigned int from = 3;
+
+	qsort(keep, n, sizeof(int), cmp_int);
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 3)
+			continue;
+		if ((unsigned int)keep[i] > from &&
+		    syscall(SYS_close_range, from, (unsigned int)keep[i] - 1, 0) < 0)
+			return -1;
+		from = (unsigned int)keep[i] + 1;
+	}
+	return syscall(SYS_close_range, from, ~0U, 0) < 0 ? -1 : 0;
+}
+
+static void child_wait_for(int sock, int type)
+{
+	struct sync_msg m;
+	int r = sync_recv(sock, &m, NULL, SETUP_TIMEOUT_MS);
+
+	if (r != 1 || m.type != type)
+		_exit(EXIT_RUNNER); /* the parent is gone or gave up: it reports */
+}
+
+static void child_setup_tty(struct exec_spec *spec, int sock)
+{
+	char err[ERRLEN], name[64];
+	int master, slave, e;
+
+	e = pty_open("/dev/pts/ptmx", &master, &slave, name, sizeof(name));
+	if (e < 0) {
+		snprintf(err, sizeof(err), "opening a pty: %s", errno_name(-e));
+		child_fail(sock, err);
+	}
+	if (rootfs_bind_console(name, err, sizeof(err)) < 0)
+		child_fail(sock, err);
+	if (sync_send(sock, SYNC_PTY, 0, master, NULL) < 0)
+		child_fail(sock, "passing the pty to the runner failed");
+	close(master);
+	spec->tty_slave = slave;
+}
+
+static __attribute__((noreturn)) void child_main(struct run *r, int sock)
+{
+	struct container *c = r->c;
+	struct exec_spec spec = { .argv = c->argv, .env = c->env, .workdir = c->workdir,
+				  .user = c->user, .tty_slave = -1, .sync = sock };
+	int keep[] = { sock, r->fusefd, r->null, r->log_fd };
+	char err[ERRLEN];
+
+	if (!c->detach) {
+		/* A foreground container does not outlive its runner. (A
+		 * runner that died before this line is noticed below: the
+		 * channel reads EOF.) */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(EXIT_RUNNER);
+	}
+	if (close_others(keep, sizeof(keep) / sizeof(keep[0])) < 0)
+		child_fail(sock, "closing the runner's file descriptors failed");
+	/* Out of the caller's session and process group: a ^C on its
+	 * terminal reaches the runner, which forwards it exactly once. */
+	if (setsid() < 0)
+		child_fail(sock, "setsid failed");
+	child_wait_for(sock, SYNC_CGROUP_READY);
+	/* Now that we are in our cgroups, they become our cgroup root. */
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		snprintf(err, sizeof(err), "cgroup namespace: %s", errno_name(errno));
+		child_fail(sock, err);
+	}
+	if (sethostname(c->hostname, strlen(c->hostname)) < 0) {
+		snprintf(err, sizeof(err), "sethostname %s: %s", c->hostname, errno_name(errno));
+		child_fail(sock, err);
+	}
+	if (rootfs_mount_union(c, r->fusefd, err, sizeof(err)) < 0)
+		child_fail(sock, err);
+	close(r->fusefd);
+	if (sync_send(sock, SYNC_FUSE_MOUNTED, 0, -1, NULL) < 0)
+		_exit(EXIT_RUNNER);
+	child_wait_for(sock, SYNC_UNION_READY);
+	if (rootfs_setup(c, err, sizeof(err)) < 0 || rootfs_pivot(c, err, sizeof(err)) < 0 ||
+	    security_mask_paths(err, sizeof(err)) < 0)
+		child_fail(sock, err);
+	if (!c->net_host && net_loopback_up(err, sizeof(err)) < 0)
+		child_fail(sock, err);
+	if (c->tty)
+		child_setup_tty(&spec, sock);
+	spec.stdio[0] = c->interactive && !c->detach ? 0 : r->null;
+	spec.stdio[1] = c->detach ? r->log_fd : 1;
+	spec.stdio[2] = c->detach ? r->log_fd : 2;
+	/* /proc/1 must not hand the host's strata binary or our memory to
+	 * the container (CVE-2019-5736): only CAP_SYS_PTRACE could. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		child_fail(sock, "PR_SET_DUMPABLE failed");
+	init_start(&spec);
+}
+
+/* clone3 with a pidfd; clone + pidfd_open where clone3 is missing. */
+static pid_t clone_child(unsigned long flags, int *pidfd)
+{
+	struct clone_args args = { .flags = flags | CLONE_PIDFD,
+				   .pidfd = (uint64_t)(uintptr_t)pidfd,
+				   .exit_signal = SIGCHLD };
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+
+	if (pid >= 0 || errno != ENOSYS)
+		return pid;
+	pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid > 0)
+		*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return pid;
+}
+
+/* ---- the parent --------------------------------------------------------- */
+
+static void run_init(struct run *r, struct container *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->pidfd = r->sock = r->fusefd = r->master = r->null = r->log_fd = -1;
+}
+
+static void run_close(struct run *r)
+{
+	int *fds[] = { &r->pidfd, &r->sock, &r->fusefd, &r->master, &r->null, &r->log_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	if (r->have_cg)
+		cg_container_free(&r->cg);
+	cg_host_free(&r->host);
+	r->have_cg = false;
+}
+
+static int expect(struct run *r, int type, char *err, size_t errlen)
+{
+	struct sync_msg m;
+	int fd, n = sync_recv(r->sock, &m, &fd, SETUP_TIMEOUT_MS);
+
+	if (n == 1 && m.type == SYNC_ERROR)
+		return FAIL("%s", m.text);
+	if (fd >= 0)
+		close(fd);
+	if (n == 1 && m.type == type)
+		return 0;
+	if (n == -2)
+		return FAIL("the container's setup timed out");
+	return FAIL("the container's init exited during setup");
+}
+
+/* After UNION_READY: a pty maybe, then EOF once the command was exec'd;
+ * an exec error is remembered (the container then exits 126/127). */
+static int await_exec(struct run *r, char *err, size_t errlen)
+{
+	struct sync_msg m;
+	int fd;
+
+	for (;;) {
+		int n = sync_recv(r->sock, &m, &fd, SETUP_TIMEOUT_MS);
+
+		if (n == 0)
+			return 0;
+		if (n == -2)
+			return FAIL("the container's setup timed out");
+		if (n < 0)
+			return FAIL("reading from the container: %s", errno_name(errno));
+		if (m.type == SYNC_PTY && fd >= 0) {
+			r->master = fd;
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (m.type != SYNC_ERROR)
+			continue;
+		if (m.code == EXIT_NOT_FOUND || m.code == EXIT_CANNOT_EXEC) {
+			r->exec_code = m.code;
+			snprintf(r->exec_err, sizeof(r->exec_err), "%s", m.text);
+			continue;
+		}
+		return FAIL("%s", m.text);
+	}
+}
+
+static unsigned long clone_flags(const struct container *c)
+{
+	return CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+	       (c->net_host ? 0 : CLONE_NEWNET);
+}
+
+static int start(struct run *r, char *err, size_t errlen)
+{
+	struct container *c = r->c;
+	char upper[PATH_MAX];
+	int sv[2], e;
+
+	e = cg_host_detect(&r->host, NULL);
+	if (e < 0)
+		return FAIL("no cgroup filesystem found: %s", errno_name(-e));
+	if (cg_container_create(&r->host, c->id, &c->limits, &r->cg, err, errlen) < 0)
+		return -1;
+	r->have_cg = true;
+	if (!c->no_procfs && procfs_ensure(err, errlen) < 0)
+		return -1;
+	r->fusefd = union_open_fuse(err, errlen);
+	if (r->fusefd < 0)
+		return -1;
+	r->null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (r->null < 0)
+		return FAIL("/dev/null: %s", errno_name(errno));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return FAIL("socketpair: %s", errno_name(errno));
+	r->pid = clone_child(clone_flags(c), &r->pidfd);
+	if (r->pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return FAIL("clone: %s", errno_name(errno));
+	}
+	if (r->pid == 0) {
+		close(sv[0]);
+		child_main(r, sv[1]);
+	}
+	close(sv[1]);
+	r->sock = sv[0];
+	if (cg_container_attach(&r->cg, r->pid, err, errlen) < 0)
+		return -1;
+	if (sync_send(r->sock, SYNC_CGROUP_READY, 0, -1, NULL) < 0)
+		return FAIL("the container's init exited during setup");
+	if (expect(r, SYNC_FUSE_MOUNTED, err, errlen) < 0)
+		return -1;
+	e = union_start_daemon(c, r->fusefd, err, errlen);
+	/* From here the daemon holds the only other reference: if it dies,
+	 * the connection aborts instead of leaving the child stuck. */
+	close(r->fusefd);
+	r->fusefd = -1;
+	if (e < 0)
+		return -1;
+	if (sync_send(r->sock, SYNC_UNION_READY, 0, -1, NULL) < 0)
+		return FAIL("the container's init exited during setup");
+	if (await_exec(r, err, errlen) < 0)
+		return -1;
+	close(r->sock);
+	r->sock = -1;
+	container_path(c, "upper", upper, sizeof(upper));
+	{
+		struct cstate st = { .status = ST_RUNNING, .exit_code = -1, .pid = r->pid };
+
+		st.pid_start = proc_start_time(r->pid);
+		st.monitor = getpid();
+		st.monitor_start = proc_start_time(st.monitor);
+		st.union_pid = union_daemon_pid(upper);
+		now_rfc3339(st.started, sizeof(st.started));
+		e = state_save(c->id, &st);
+	}
+	return e < 0 ? FAIL("writing state.json: %s", errno_name(-e)) : 0;
+}
+
+/* A failed start: kill what was started, then remove everything. */
+static void abort_start(struct run *r)
+{
+	if (r->pid > 0) {
+		if (r->pidfd < 0 || syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0) < 0)
+			kill(r->pid, SIGKILL);
+		while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		r->pid = 0;
+	}
+	run_close(r);
+	if (r->c->id[0])
+		container_cleanup(r->c->id);
+}
+
+/* Waits for the init, records status and OOM, and cleans up for --rm. */
+static int wait_and_finish(struct run *r, int out_fd)
+{
+	struct container *c = r->c;
+	bool raw = c->tty && c->interactive && !c->detach && isatty(0);
+	bool oom = false;
+	struct cstate st;
+	int status = 0, code, lock;
+
+	if (raw && tty_raw(0) < 0)
+		log_warn("cannot put the terminal in raw mode");
+	relay_run(r->pidfd, r->pid, r->master, c->tty && c->interactive && !c->detach ? 0 : -1,
+		  out_fd);
+	tty_restore();
+	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (r->have_cg && cg_container_oom_killed(&r->cg, &oom) < 0)
+		oom = false;
+	lock = state_lock(c->id);
+	if (lock >= 0 && state_load(c->id, &st) == 0) {
+		st.status = ST_EXITED;
+		st.exit_code = code;
+		st.oom_killed = oom;
+		now_rfc3339(st.finished, sizeof(st.finished));
+		if (state_save(c->id, &st) < 0)
+			log_warn("cannot record the exit of %s", c->name);
+	}
+	state_unlock(lock);
+	/* Its processes are gone: the cgroups have nothing left to hold. */
+	if (r->have_cg && cg_container_destroy(&r->cg) < 0)
+		log_warn("cannot remove the cgroups of %s", c->name);
+	run_close(r);
+	if (c->rm)
+		container_cleanup(c->id);
+	return code;
+}
+
+/* -d: a monitor process (double-forked, in its own session) starts the
+ * container and waits for it; the caller waits only for "started". */
+static int run_detached(struct run *r)
+{
+	struct container *c = r->c;
+	char err[ERRLEN], msg[ERRLEN + 16] = "", logp[PATH_MAX + 80];
+	int pfd[2], status, code = EXIT_RUNNER;
+	ssize_t got = 0, n;
+	pid_t mid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		log_error("pipe: %s", errno_name(errno));
+		container_cleanup(c->id);
+		return EXIT_RUNNER;
+	}
+	mid = fork();
+	if (mid < 0) {
+		log_error("fork: %s", errno_name(errno));
+		container_cleanup(c->id);
+		return EXIT_RUNNER;
+	}
+	if (mid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		close(pfd[0]);
+		if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(null, 2) < 0) {
+			dprintf(pfd[1], "%d detaching the monitor: %s", EXIT_RUNNER, errno_name(errno));
+			container_cleanup(c->id);
+			_exit(EXIT_RUNNER);
+		}
+		switch (fork()) {
+		case -1:
+			dprintf(pfd[1], "%d fork: %s", EXIT_RUNNER, errno_name(errno));
+			container_cleanup(c->id);
+			_exit(EXIT_RUNNER);
+		case 0:
+			break;
+		default:
+			_exit(0); /* the monitor is re-parented, our caller goes on */
+		}
+		snprintf(logp, sizeof(logp), "%s/%s/log", run_dir(), c->id);
+		r->log_fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (r->log_fd < 0) {
+			dprintf(pfd[1], "%d %s: %s", EXIT_RUNNER, logp, errno_name(errno));
+			container_cleanup(c->id);
+			_exit(EXIT_RUNNER);
+		}
+		if (start(r, err, sizeof(err)) < 0) {
+			dprintf(pfd[1], "%d %s", EXIT_RUNNER, err);
+			abort_start(r);
+			_exit(EXIT_RUNNER);
+		}
+		dprintf(pfd[1], "%d %s", r->exec_code, r->exec_err);
+		close(pfd[1]);
+		_exit(wait_and_finish(r, r->log_fd) & 0xff);
+	}
+	close(pfd[1]);
+	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+		;
+	while ((n = read(pfd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0 ||
+	       (n < 0 && errno == EINTR))
+		got += n > 0 ? n : 0;
+	close(pfd[0]);
+	msg[got] = '\0';
+	if (sscanf(msg, "%d", &code) != 1) {
+		log_error("the container monitor died during setup");
+		return EXIT_RUNNER;
+	}
+	if (code) {
+		log_error("%s", strchr(msg, ' ') ? strchr(msg, ' ') + 1 : "setup failed");
+		return code;
+	}
+	printf("%s\n", c->id);
+	return 0;
+}
+
+int container_run(struct container *c)
+{
+	static const int held[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct run r;
+	char err[ERRLEN];
+	sigset_t set;
+
+	/* A ^C during setup must not kill us halfway (leaving a half-made
+	 * container): held until relay_run() forwards it to the container. */
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		sigaddset(&set, held[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	run_init(&r, c);
+	if (prepare(c, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		if (c->id[0]) {
+			/* config.json may not exist yet to name it */
+			name_release(c->name, c->id);
+			container_cleanup(c->id);
+		}
+		return EXIT_RUNNER;
+	}
+	if (c->detach)
+		return run_detached(&r);
+	if (start(&r, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		abort_start(&r);
+		return EXIT_RUNNER;
+	}
+	if (r.exec_code)
+		log_error("%s", r.exec_err);
+	return wait_and_finish(&r, 1);
+}
+
+/* ---- stop, rm, cleanup -------------------------------------------------- */
+
+/* Polls pidfd up to ms; true when the process has exited. */
+static bool wait_exit(int pidfd, int ms)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int n;
+
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Signals the init (checked against pid reuse) and waits up to ms. */
+static int signal_init(const struct cstate *s, int sig, int ms)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+	bool gone;
+
+	if (pidfd < 0)
+		return errno == ESRCH ? 1 : -1;
+	if (!proc_alive(s->pid, s->pid_start)) {
+		close(pidfd);
+		return 1;
+	}
+	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 && errno != ESRCH) {
+		close(pidfd);
+		return -1;
+	}
+	gone = wait_exit(pidfd, ms);
+	close(pidfd);
+	return gone ? 1 : 0;
+}
+
+/* The monitor records the exit right after the init is reaped. */
+static void await_recorded(const char *id)
+{
+	struct cstate s;
+
+	for (int i = 0; i < 500; i++) {
+		if (state_refresh(id, &s) < 0 || s.status != ST_RUNNING)
+			return;
+		msleep(10);
+	}
+}
+
+int container_stop(const char *id, int timeout_s, char *err, size_t errlen)
+{
+	struct cstate s;
+	int r;
+
+	if (state_refresh(id, &s) < 0)
+		return FAIL("cannot read the state of %.12s", id);
+	if (s.status != ST_RUNNING)
+		return 0;
+	r = signal_init(&s, SIGTERM, timeout_s * 1000);
+	if (r == 0)
+		r = signal_init(&s, SIGKILL, 10000);
+	if (r < 0)
+		return FAIL("signalling %.12s: %s", id, errno_name(errno));
+	if (r == 0)
+		return FAIL("container %.12s did not die after SIGKILL", id);
+	await_recorded(id);
+	return 0;
+}
+
+int container_remove(const char *id, bool force, char *err, size_t errlen)
+{
+	struct container c;
+	struct cstate s;
+
+	if (state_refresh(id, &s) < 0)
+		return container_cleanup(id) < 0 ? FAIL("cannot remove %.12s", id) : 0;
+	if (s.status == ST_RUNNING) {
+		if (config_load(id, &c) < 0)
+			memset(&c, 0, sizeof(c));
+		if (!force) {
+			FAIL("container %s is running: stop it first, or use rm -f", c.name ?: id);
+			container_free(&c);
+			return -1;
+		}
+		container_free(&c);
+		if (signal_init(&s, SIGKILL, 10000) < 0)
+			return FAIL("killing %.12s: %s", id, errno_name(errno));
+		await_recorded(id);
+	}
+	return container_cleanup(id) < 0 ? FAIL("cannot remove everything of %.12s (see above)", id)
+					  : 0;
+}
+
+/* The union daemon exits when the container's mount namespace dies; one
+ * that does not (a stray reference) is stopped by hand. */
+static int stop_union_daemon(const char *upper)
+{
+	pid_t pid;
+
+	if (union_wait_released(upper, 5000) == 0)
+		return 0;
+	pid = union_daemon_pid(upper);
+	if (pid > 0) {
+		log_warn("strata-unionfs %d still serves %s: stopping it", (int)pid, upper);
+		kill(pid, SIGTERM);
+		if (union_wait_released(upper, 3000) == 0)
+			return 0;
+		kill(pid, SIGKILL);
+	}
+	return union_wait_released(upper, 3000);
+}
+
+int container_cleanup(const char *id)
+{
+	struct container c;
+	struct cg_host h = { 0 };
+	struct cg_container cg = { 0 };
+	char dir[PATH_MAX], upper[PATH_MAX + 8];
+	int lock = state_lock(id), ret = 0, e;
+
+	if (config_load(id, &c) < 0)
+		memset(&c, 0, sizeof(c));
+	snprintf(dir, sizeof(dir), "%s/containers/%s", root_dir(), id);
+	if (cg_host_detect(&h, NULL) == 0 && cg_container_find(&h, id, &cg) == 0) {
+		if (cg_container_destroy(&cg) < 0) {
+			log_error("cannot remove the cgroups of %.12s", id);
+			ret = -1;
+		}
+		cg_container_free(&cg);
+	}
+	cg_host_free(&h);
+	snprintf(upper, sizeof(upper), "%s/upper", dir);
+	if (stop_union_daemon(upper) < 0) {
+		log_error("strata-unionfs still holds %s", upper);
+		ret = -1;
+	}
+	e = remove_tree(dir);
+	if (e < 0) {
+		log_error("removing %s: %s", dir, errno_name(-e));
+		ret = -1;
+	}
+	name_release(c.name, id);
+	e = state_remove_dir(id);
+	if (e < 0) {
+		log_error("removing %s/%s: %s", run_dir(), id, errno_name(-e));
+		ret = -1;
+	}
+	state_unlock(lock);
+	container_free(&c);
+	return ret;
+}
+
+int container_commit(const char *id, const char *name, char *err, size_t errlen)
+{
+	struct container c;
+	char upper[PATH_MAX];
+	int r;
+
+	if (config_load(id, &c) < 0)
+		return FAIL("cannot read the configuration of %.12s", id);
+	container_path(&c, "upper", upper, sizeof(upper));
+	/* Volumes are bind mounts: their content never reaches upper. */
+	r = image_commit(root_dir(), upper, c.image, name, err, errlen);
+	container_free(&c);
+	return r;
+}
+
+/* ---- from the command line ------------------------------------------- */
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static bool has_path(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], "PATH=", 5))
+			return true;
+	return false;
+}
+
+/* The environment: a default PATH, the image's, TERM with -t, then -e. */
+static int image_env(struct container *c, const struct image *img, char **extra_env)
+{
+	char **env = NULL;
+	int e = 0;
+
+	if (!has_path(img->env))
+		e |= strv_add(&env, DEFAULT_PATH);
+	for (size_t i = 0; img->env && img->env[i]; i++)
+		e |= strv_add(&env, img->env[i]);
+	if (c->tty)
+		e |= strv_add(&env, "TERM=xterm");
+	c->env = e ? NULL : env_merge(env, extra_env);
+	strv_free(env);
+	return c->env ? 0 : -1;
+}
+
+int container_from_image(struct container *c, int argc, char **argv, char **extra_env)
+{
+	struct image img = { 0 };
+	char err[ERRLEN];
+	int e = 0;
+
+	if (!strcmp(c->image, "busybox") && image_ensure_busybox(root_dir(), err, sizeof(err)) < 0) {
+		log_error("building the busybox image: %s", err);
+		return EXIT_RUNNER;
+	}
+	if (image_load(root_dir(), c->image, &img, err, sizeof(err)) < 0) {
+		log_error("unable to find image '%s': %s", c->image, err);
+		return EXIT_RUNNER;
+	}
+	for (size_t i = 0; i < img.nlayers; i++)
+		e |= strv_add(&c->layers, img.layers[i]);
+	c->nlayers = img.nlayers;
+	for (int i = 0; i < argc; i++)
+		e |= strv_add(&c->argv, argv[i]);
+	for (size_t i = 0; argc == 0 && img.cmd && img.cmd[i]; i++)
+		e |= strv_add(&c->argv, img.cmd[i]);
+	if (!e && (!c->argv || !c->argv[0])) {
+		log_error("no command given, and image '%s' has no default command", c->image);
+		image_free(&img);
+		return EXIT_RUNNER;
+	}
+	e |= image_env(c, &img, extra_env);
+	if (!c->workdir)
+		c->workdir = strdup(img.workdir && *img.workdir ? img.workdir : "/");
+	image_free(&img);
+	if (e || !c->workdir || !c->layers) {
+		log_error("out of memory");
+		return EXIT_RUNNER;
+	}
+	return 0;
+}
+
+int container_make_volumes(struct container *c)
+{
+	for (size_t i = 0; i < c->nvols; i++) {
+		int e;
+
+		if (!c->vols[i].name)
+			continue;
+		e = mkdir_p(c->vols[i].source, 0755);
+		if (e < 0) {
+			log_error("creating volume %s: %s", c->vols[i].name, errno_name(-e));
+			return EXIT_RUNNER;
+		}
+	}
+	return 0;
+}

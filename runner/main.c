@@ -1,0 +1,817 @@
+/* strata: the command line. Each command parses its own options
+ * (docker's names and defaults), validates everything it can before it
+ * creates anything, and hands over to container.c / init.c / image.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "parse.h"
+#include "state.h"
+
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+static const struct command *current;
+
+static void usage(const struct command *cmd)
+{
+	printf("usage: strata %s\n", cmd->usage);
+}
+
+/* "error (see strata CMD --help)" and the status docker uses for it. */
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
+{
+	char msg[ERRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s (see 'strata %s --help')", msg, current->name);
+	return EXIT_RUNNER;
+}
+
+/* ---- run: option values -------------------------------------------------- */
+
+static int parse_memory(const char *opt, const char *s, uint64_t *out)
+{
+	if (parse_size(s, out) < 0 || *out == 0)
+		return bad_usage("invalid value '%s' for %s: expected a size such as 256m or 1g", s, opt);
+	if (*out < (6ULL << 20))
+		return bad_usage("%s %s: the minimum memory limit is 6m", opt, s);
+	return 0;
+}
+
+static int parse_cpus(const char *s, struct container *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0)
+		return bad_usage("invalid value '%s' for --cpus: expected a positive number such as 0.5", s);
+	if (v < 0.01 || (ncpu > 0 && v > (double)ncpu))
+		return bad_usage("--cpus %s: the range is 0.01 to %ld (the CPUs available)", s, ncpu);
+	c->cpus = v;
+	c->limits.cpu_period_us = 100000;
+	c->limits.cpu_quota_us = (int64_t)llround(v * 100000);
+	return 0;
+}
+
+static int parse_uint(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return bad_usage("invalid value '%s' for %s: expected a number from %llu to %llu", s,
+				 opt, (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+static int parse_cpuset(const char *s, struct container *c)
+{
+	uint64_t want[CG_MAX_CPUS / 64] = { 0 }, online[CG_MAX_CPUS / 64] = { 0 };
+	char *text = read_text("/sys/devices/system/cpu/online", 4096);
+	int n = cg_cpulist_parse(s, want, CG_MAX_CPUS);
+
+	if (n <= 0) {
+		free(text);
+		return bad_usage("invalid value '%s' for --cpuset-cpus: expected a CPU list such as 0-1,3", s);
+	}
+	if (text && cg_cpulist_parse(text, online, CG_MAX_CPUS) > 0) {
+		for (unsigned int i = 0; i < CG_MAX_CPUS; i++) {
+			if ((want[i / 64] >> (i % 64) & 1) && !(online[i / 64] >> (i % 64) & 1)) {
+				text[strcspn(text, "\n")] = '\0';
+				bad_usage("--cpuset-cpus %s: CPU %u is not available (online: %s)", s, i, text);
+				free(text);
+				return EXIT_RUNNER;
+			}
+		}
+	}
+	free(text);
+	snprintf(c->limits.cpuset_cpus, sizeof(c->limits.cpuset_cpus), "%s", s);
+	return 0;
+}
+
+static int add_volume(const char *spec, struct container *c)
+{
+	struct volume *nv = realloc(c->vols, (c->nvols + 1) * sizeof(*nv));
+	char err[ERRLEN];
+
+	if (!nv)
+		return bad_usage("out of memory");
+	c->vols = nv;
+	if (volume_parse(spec, &c->vols[c->nvols], err, sizeof(err)) < 0)
+		return bad_usage("%s", err);
+	c->nvols++;
+	return 0;
+}
+
+static int parse_env(const char *s, char ***env)
+{
+	const char *val;
+	char *kv;
+	int r;
+
+	if (!*s || *s == '=')
+		return bad_usage("invalid environment variable '%s'", s);
+	if (strchr(s, '='))
+		return strv_add(env, s) < 0 ? bad_usage("out of memory") : 0;
+	/* -e KEY passes the caller's value, if it has one. */
+	val = getenv(s);
+	if (!val)
+		return 0;
+	if (asprintf(&kv, "%s=%s", s, val) < 0)
+		return bad_usage("out of memory");
+	r = strv_add(env, kv);
+	free(kv);
+	return r < 0 ? bad_usage("out of memory") : 0;
+}
+
+static bool hostname_valid(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 63 || h[0] == '-' || h[0] == '.')
+		return false;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
+/* ---- run ----------------------------------------------------------------- */
+
+enum {
+	OPT_RM = 256, OPT_NAME, OPT_MEMSWAP, OPT_CPUS, OPT_CPUSET, OPT_PIDS, OPT_HOSTNAME,
+	OPT_NET, OPT_RO, OPT_NOPROCFS, OPT_FORMAT, OPT_HELP,
+};
+
+static int run_option(int o, const char *arg, struct container *c, char ***extra_env)
+{
+	uint64_t v;
+
+	switch (o) {
+	case OPT_RM: c->rm = true; return 0;
+	case 'd': c->detach = true; return 0;
+	case 'i': c->interactive = true; return 0;
+	case 't': c->tty = true; return 0;
+	case OPT_RO: c->read_only = true; return 0;
+	case OPT_NOPROCFS: c->no_procfs = true; return 0;
+	case OPT_NAME:
+		if (!name_is_valid(arg))
+			return bad_usage("invalid container name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*", arg);
+		free(c->name);
+		c->name = strdup(arg);
+		return 0;
+	case 'm': return parse_memory("--memory", arg, &c->limits.memory);
+	case OPT_MEMSWAP:
+		if (!strcmp(arg, "-1")) {
+			c->limits.memory_swap = UINT64_MAX;
+			return 0;
+		}
+		return parse_memory("--memory-swap", arg, &c->limits.memory_swap);
+	case OPT_CPUS: return parse_cpus(arg, c);
+	case 'c': return parse_uint("--cpu-shares", arg, 2, 262144, &c->limits.cpu_shares);
+	case OPT_CPUSET: return parse_cpuset(arg, c);
+	case OPT_PIDS:
+		if (!strcmp(arg, "-1"))
+			return 0;
+		if (parse_uint("--pids-limit", arg, 1, INT64_MAX, &v))
+			return EXIT_RUNNER;
+		c->limits.pids_max = (int64_t)v;
+		return 0;
+	case 'v': return add_volume(arg, c);
+	case 'e': return parse_env(arg, extra_env);
+	case 'w':
+		if (arg[0] != '/')
+			return bad_usage("the working directory '%s' is not an absolute path", arg);
+		free(c->workdir);
+		c->workdir = strdup(arg);
+		return 0;
+	case 'u':
+		free(c->user);
+		c->user = strdup(arg);
+		return 0;
+	case 'h':
+	case OPT_HOSTNAME:
+		if (!hostname_valid(arg))
+			return bad_usage("invalid hostname '%s'", arg);
+		free(c->hostname);
+		c->hostname = strdup(arg);
+		return 0;
+	case OPT_NET:
+		if (strcmp(arg, "none") && strcmp(arg, "host"))
+			return bad_usage("--net %s: only 'none' and 'host' are supported", arg);
+		c->net_host = !strcmp(arg, "host");
+		return 0;
+	default:
+		return bad_usage("unknown option");
+	}
+}
+
+/* Limits that only make sense together, checked once all are known. */
+static int check_combination(struct container *c)
+{
+	if (c->limits.memory_swap && c->limits.memory_swap != UINT64_MAX) {
+		if (!c->limits.memory)
+			return bad_usage("--memory-swap needs --memory as well");
+		if (c->limits.memory_swap < c->limits.memory)
+			return bad_usage("--memory-swap must be at least --memory (it is their total)");
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rm", no_argument, NULL, OPT_RM },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "memory-swap", required_argument, NULL, OPT_MEMSWAP },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "cpu-shares", required_argument, NULL, 'c' },
+		{ "cpuset-cpus", required_argument, NULL, OPT_CPUSET },
+		{ "pids-limit", required_argument, NULL, OPT_PIDS },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "network", required_argument, NULL, OPT_NET },
+		{ "read-only", no_argument, NULL, OPT_RO },
+		{ "no-procfs", no_argument, NULL, OPT_NOPROCFS },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct container c = { .limits = { .cpu_quota_us = -1 } };
+	char **extra_env = NULL;
+	int o, r = 0;
+
+	while (!r && (o = getopt_long(argc, argv, "+:ditm:c:v:e:w:u:h:", opts, NULL)) != -1) {
+		if (o == OPT_HELP) {
+			usage(current);
+			goto out;
+		}
+		if (o == ':')
+			r = bad_usage("option '%s' needs a value", argv[optind - 1]);
+		else if (o == '?')
+			r = bad_usage("unknown option '%s'", argv[optind - 1]);
+		else
+			r = run_option(o, optarg, &c, &extra_env);
+	}
+	if (!r && optind >= argc)
+		r = bad_usage("an image is required: strata run [OPTIONS] IMAGE [CMD...]");
+	if (!r)
+		r = check_combination(&c);
+	if (!r) {
+		c.image = strdup(argv[optind]);
+		if (!name_is_valid(c.image))
+			r = bad_usage("invalid image name '%s'", c.image);
+		else
+			r = container_from_image(&c, argc - optind - 1, argv + optind + 1, extra_env);
+	}
+	if (!r)
+		r = container_make_volumes(&c);
+	if (!r)
+		r = container_run(&c);
+out:
+	strv_free(extra_env);
+	container_free(&c);
+	return r;
+}
+
+/* ---- ps ------------------------------------------------------------------ */
+
+static int cmd_ps(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
+		{ "format", required_argument, NULL, OPT_FORMAT }, { "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool all = false, quiet = false, json = false;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "+:aq", opts, NULL)) != -1) {
+		if (o == 'a')
+			all = true;
+		else if (o == 'q')
+			quiet = true;
+		else if (o == OPT_FORMAT && !strcmp(optarg, "json"))
+			json = true;
+		else if (o == OPT_HELP)
+			return usage(current), 0;
+		else
+			return bad_usage(o == OPT_FORMAT ? "--format: only 'json' is supported"
+							 : "unknown option '%s'", argv[optind - 1]);
+	}
+	return ps_print(all, quiet, json);
+}
+
+
+/* ---- logs, exec, stop, rm, inspect ---------------------------------------- */
+
+/* Resolves every operand; prints "no such container" for the bad ones. */
+static int resolve(const char *ref, char id[ID_LEN + 1])
+{
+	char err[ERRLEN];
+
+	if (container_resolve(ref, id, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Options of the small commands: the letters seen are returned as a bit
+ * mask (FLAG('f')), the value of the one option that takes one in *value.
+ * Returns 0, 1 after --help, or the usage error status. */
+#define FLAG(c) (1 << ((c) - 'a'))
+static int simple_opts(int argc, char **argv, const char *shorts, const struct option *longs,
+		       int min_args, int *mask, const char **value)
+{
+	int o;
+
+	*mask = 0;
+	while ((o = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+		const char *hit = o > 0 && o < 256 ? strchr(shorts, o) : NULL;
+
+		if (o == OPT_HELP) {
+			usage(current);
+			return 1;
+		}
+		if (o == ':' || o == '?' || !hit)
+			return bad_usage(o == ':' ? "option '%s' needs a value" : "unknown option '%s'",
+					 argv[optind - 1]);
+		*mask |= FLAG(o);
+		if (hit[1] == ':' && value)
+			*value = optarg;
+	}
+	if (argc - optind < min_args)
+		return bad_usage("%s argument%s required", min_args == 1 ? "one" : "more",
+				 min_args == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_logs(int argc, char **argv)
+{
+	static const struct option opts[] = { { "follow", no_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	char id[ID_LEN + 1], path[PATH_MAX + 80], buf[65536];
+	int mask, r = simple_opts(argc, argv, "+:f", opts, 1, &mask, NULL), fd;
+	ssize_t n;
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (resolve(argv[optind], id) < 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s/log", run_dir(), id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("%s has no log: only a container run with -d keeps its output", argv[optind]);
+		return 1;
+	}
+	for (;;) {
+		struct cstate s;
+		bool running;
+
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+				break;
+		fflush(stdout);
+		if (!(mask & FLAG('f')))
+			break;
+		running = state_refresh(id, &s) == 0 && s.status == ST_RUNNING;
+		if (!running) {
+			while ((n = read(fd, buf, sizeof(buf))) > 0)
+				fwrite(buf, 1, (size_t)n, stdout);
+			break;
+		}
+		usleep(100000);
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
+		{ "env", required_argument, NULL, 'e' },   { "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },  { "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct exec_spec spec = { .stdio = { -1, -1, -1 }, .tty_slave = -1, .sync = -1 };
+	bool tty = false, interactive = false;
+	char id[ID_LEN + 1], **env = NULL;
+	int o, r = 0;
+
+	while (!r && (o = getopt_long(argc, argv, "+:ite:w:u:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'i': interactive = true; break;
+		case 't': tty = true; break;
+		case 'e': r = parse_env(optarg, &env); break;
+		case 'w':
+			if (optarg[0] != '/')
+				r = bad_usage("the working directory '%s' is not an absolute path", optarg);
+			spec.workdir = optarg;
+			break;
+		case 'u': spec.user = optarg; break;
+		case OPT_HELP: usage(current); strv_free(env); return 0;
+		default: r = bad_usage("unknown option or missing value '%s'", argv[optind - 1]);
+		}
+	}
+	if (!r && argc - optind < 2)
+		r = bad_usage("a container and a command are required");
+	if (!r && resolve(argv[optind], id) < 0)
+		r = 1;
+	if (!r) {
+		if (tty)
+			strv_add(&env, "TERM=xterm");
+		spec.env = env;
+		spec.argv = argv + optind + 1;
+		r = container_exec(id, &spec, tty, interactive);
+	}
+	strv_free(env);
+	return r;
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+	static const struct option opts[] = { { "time", required_argument, NULL, 't' },
+					      { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	const char *t = "10";
+	uint64_t secs;
+	int mask, r = simple_opts(argc, argv, "+:t:", opts, 1, &mask, &t), ret = 0;
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (parse_uint("--time", t, 0, 86400, &secs))
+		return EXIT_RUNNER;
+	for (int i = optind; i < argc; i++) {
+		char id[ID_LEN + 1], err[ERRLEN];
+
+		if (resolve(argv[i], id) < 0) {
+			ret = 1;
+			continue;
+		}
+		if (container_stop(id, (int)secs, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			ret = 1;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+	}
+	return ret;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+	static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	int mask, r = simple_opts(argc, argv, "+:f", opts, 1, &mask, NULL), ret = 0;
+
+	if (r)
+		return r > 0 ? 0 : r;
+	for (int i = optind; i < argc; i++) {
+		char id[ID_LEN + 1] = "", err[ERRLEN];
+
+		if (resolve(argv[i], id) < 0) {
+			ret = 1;
+			continue;
+		}
+		if (container_remove(id, mask & FLAG('f'), err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			ret = 1;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+	}
+	return ret;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	json_object *all = json_object_new_array();
+	int mask, r = simple_opts(argc, argv, "+:", opts, 1, &mask, NULL), ret = 0;
+
+	if (r) {
+		json_object_put(all);
+		return r > 0 ? 0 : r;
+	}
+	for (int i = optind; i < argc; i++) {
+		char id[ID_LEN + 1], err[ERRLEN];
+		struct container c;
+		struct cstate s;
+		struct image img;
+
+		if (container_resolve(argv[i], id, err, sizeof(err)) == 0 && config_load(id, &c) == 0) {
+			if (state_refresh(id, &s) < 0)
+				memset(&s, 0, sizeof(s));
+			json_object_array_add(all, container_json(&c, &s));
+			container_free(&c);
+		} else if (name_is_valid(argv[i]) &&
+			   image_load(root_dir(), argv[i], &img, err, sizeof(err)) == 0) {
+			json_object_array_add(all, image_json(&img));
+			image_free(&img);
+		} else {
+			log_error("no such container or image: '%s'", argv[i]);
+			ret = 1;
+		}
+	}
+	printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(all);
+	return ret;
+}
+
+/* ---- images and volumes -------------------------------------------------- */
+
+static int cmd_images(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	char **names, err[ERRLEN];
+	int mask, r = simple_opts(argc, argv, "+:", opts, 0, &mask, NULL);
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (image_list(root_dir(), &names, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	printf("%-30s   %-6s   %s\n", "IMAGE", "LAYERS", "COMMAND");
+	for (size_t i = 0; names[i]; i++) {
+		struct image img;
+		char cmd[64];
+
+		if (image_load(root_dir(), names[i], &img, err, sizeof(err)) < 0)
+			continue;
+		command_text(img.cmd, cmd, sizeof(cmd));
+		printf("%-30s   %-6zu   %s\n", img.name, img.nlayers, img.cmd ? cmd : "");
+		image_free(&img);
+	}
+	strv_free(names);
+	return 0;
+}
+
+/* import SRC NAME, export C|IMAGE FILE, commit C NAME: two operands. */
+static int two_operands(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	int mask, r = simple_opts(argc, argv, "+:", opts, 2, &mask, NULL);
+
+	if (!r && argc - optind != 2)
+		return bad_usage("exactly two arguments are expected");
+	return r;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	char err[ERRLEN];
+	int r = two_operands(argc, argv);
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (!name_is_valid(argv[optind + 1]))
+		return bad_usage("invalid image name '%s'", argv[optind + 1]);
+	if (image_import(root_dir(), argv[optind], argv[optind + 1], err, sizeof(err)) < 0) {
+		log_error("import: %s", err);
+		return 1;
+	}
+	printf("%s\n", argv[optind + 1]);
+	return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	char id[ID_LEN + 1], err[ERRLEN];
+	int r = two_operands(argc, argv);
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (container_resolve(argv[optind], id, err, sizeof(err)) == 0)
+		r = container_export(id, argv[optind + 1], err, sizeof(err));
+	else if (name_is_valid(argv[optind]))
+		r = image_export(root_dir(), argv[optind], argv[optind + 1], err, sizeof(err));
+	else
+		r = (snprintf(err, sizeof(err), "no such container or image: '%s'", argv[optind]), -1);
+	if (r < 0) {
+		log_error("export: %s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_commit(int argc, char **argv)
+{
+	char id[ID_LEN + 1], err[ERRLEN];
+	int r = two_operands(argc, argv);
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (resolve(argv[optind], id) < 0)
+		return 1;
+	if (!name_is_valid(argv[optind + 1]))
+		return bad_usage("invalid image name '%s'", argv[optind + 1]);
+	if (container_commit(id, argv[optind + 1], err, sizeof(err)) < 0) {
+		log_error("commit: %s", err);
+		return 1;
+	}
+	printf("%s\n", argv[optind + 1]);
+	return 0;
+}
+
+static int cmd_rmi(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	int mask, r = simple_opts(argc, argv, "+:", opts, 1, &mask, NULL), ret = 0;
+
+	if (r)
+		return r > 0 ? 0 : r;
+	for (int i = optind; i < argc; i++) {
+		char err[ERRLEN], user[ID_LEN + 1];
+
+		if (!name_is_valid(argv[i])) {
+			log_error("invalid image name '%s'", argv[i]);
+			ret = 1;
+		} else if (image_used_by(argv[i], user)) {
+			log_error("image %s is used by container %.12s: remove the container first",
+				  argv[i], user);
+			ret = 1;
+		} else if (image_remove(root_dir(), argv[i], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			ret = 1;
+		} else {
+			printf("Deleted: %s\n", argv[i]);
+		}
+	}
+	return ret;
+}
+
+static int cmd_volume(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, OPT_HELP }, { 0 } };
+	int mask, r = simple_opts(argc, argv, "+:", opts, 1, &mask, NULL), ret = 0;
+	const char *sub = argv[optind];
+
+	if (r)
+		return r > 0 ? 0 : r;
+	if (!strcmp(sub, "ls") || !strcmp(sub, "list"))
+		return volume_list();
+	if (strcmp(sub, "rm") && strcmp(sub, "remove"))
+		return bad_usage("unknown volume command '%s' (ls, rm)", sub);
+	if (argc - optind < 2)
+		return bad_usage("volume rm needs a volume name");
+	for (int i = optind + 1; i < argc; i++) {
+		char err[ERRLEN];
+
+		if (volume_remove(argv[i], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			ret = 1;
+		} else {
+			printf("%s\n", argv[i]);
+		}
+	}
+	return ret;
+}
+
+static int cmd_image(int argc, char **argv)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "rm") || !strcmp(argv[1], "remove")))
+		return cmd_rmi(argc - 1, argv + 1);
+	if (argc >= 2 && (!strcmp(argv[1], "ls") || !strcmp(argv[1], "list")))
+		return cmd_images(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "--help"))
+		return usage(current), 0;
+	return bad_usage("unknown image command (ls, rm)");
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static const struct command commands[] = {
+	{ "run", cmd_run,
+	  "run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
+	  "Runs CMD (default: the image's) in a new container.\n\n"
+	  "  --rm                  remove the container when it exits\n"
+	  "  -d, --detach          run in the background, print the id (output: strata logs)\n"
+	  "  -i, --interactive     keep stdin open\n"
+	  "  -t, --tty             allocate a pseudo-terminal\n"
+	  "  --name NAME           name the container\n"
+	  "  -m, --memory SIZE     memory limit (256m, 1g; at least 6m)\n"
+	  "  --memory-swap SIZE    memory plus swap limit (-1: unlimited swap)\n"
+	  "  --cpus N              CPU quota in CPUs (0.5 = half of one)\n"
+	  "  -c, --cpu-shares N    relative CPU weight (default 1024)\n"
+	  "  --cpuset-cpus LIST    CPUs allowed (0-1,3)\n"
+	  "  --pids-limit N        maximum number of processes (-1: unlimited)\n"
+	  "  -v, --volume SRC:DST[:ro]  bind a host path (absolute) or a named volume\n"
+	  "  -e, --env KEY=VAL     set an environment variable (KEY alone: take ours)\n"
+	  "  -w, --workdir DIR     working directory inside the container\n"
+	  "  -u, --user UID[:GID]  user (name or number, looked up in the image)\n"
+	  "  -h, --hostname NAME   hostname (default: the short id)\n"
+	  "  --net none|host       network: a private loopback only (default), or the host's\n"
+	  "  --read-only           mount the root read-only\n"
+	  "  --no-procfs           do not bind strata-procfs's files over /proc" },
+	{ "ps", cmd_ps, "ps [-a] [-q] [--format json]\n\n"
+	  "Lists running containers (-a: all; -q: ids only; --format json: one object per line)." },
+	{ "logs", cmd_logs, "logs [-f] CONTAINER\n\nPrints the output of a -d container (-f: follow)." },
+	{ "exec", cmd_exec, "exec [-i] [-t] [-e KEY=VAL] [-w DIR] [-u USER] CONTAINER CMD [ARG...]\n\n"
+	  "Runs CMD in a running container: its namespaces, cgroups and restrictions." },
+	{ "stop", cmd_stop, "stop [-t SECONDS] CONTAINER...\n\n"
+	  "Sends SIGTERM, then SIGKILL after SECONDS (default 10)." },
+	{ "rm", cmd_rm, "rm [-f] CONTAINER...\n\n"
+	  "Removes containers: cgroups, root filesystem, state (-f: kill a running one first)." },
+	{ "inspect", cmd_inspect, "inspect CONTAINER|IMAGE...\n\nPrints details as a JSON array." },
+	{ "images", cmd_images, "images\n\nLists images." },
+	{ "import", cmd_import, "import TARBALL|DIR NAME\n\n"
+	  "Makes image NAME from a tar (plain or gzip) or a directory." },
+	{ "export", cmd_export, "export CONTAINER|IMAGE FILE\n\n"
+	  "Writes the merged file system as a tar to FILE (-: stdout)." },
+	{ "commit", cmd_commit, "commit CONTAINER NAME\n\n"
+	  "Makes image NAME: the container's changes (deletions included) over its image." },
+	{ "image", cmd_image, "image ls | image rm NAME...\n\n"
+	  "Lists images, or removes images no container uses." },
+	{ "rmi", cmd_rmi, "rmi NAME...\n\nRemoves images no container uses." },
+	{ "volume", cmd_volume, "volume ls | volume rm NAME...\n\n"
+	  "Lists or removes named volumes (not while a container uses them)." },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "usage: strata [-V] COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *d = strstr(commands[i].usage, "\n\n");
+
+		d = d ? d + 2 : "";
+		fprintf(f, "  %-9s %.*s\n", commands[i].name, (int)strcspn(d, "\n"), d);
+	}
+	fprintf(f, "\nEnvironment: STRATA_ROOT (default /var/lib/strata), STRATA_RUN (default "
+		   "/run/strata).\nRun 'strata COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	char err[ERRLEN];
+
+	log_init("strata", LOG_LVL_INFO);
+	proc_title_init(argc, argv);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		main_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_RUNNER : 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("strata %s\n", STRATA_VERSION);
+		return 0;
+	}
+	/* Writes to a reader that went away must fail, not kill us midway
+	 * through a cleanup. */
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		current = &commands[i];
+		if (argc > 2 && !strcmp(argv[2], "--help")) {
+			usage(current);
+			return 0;
+		}
+		if (geteuid() != 0) {
+			log_error("%s: strata needs root (namespaces, mounts, cgroups)", argv[1]);
+			return EXIT_RUNNER;
+		}
+		if (paths_init(err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return EXIT_RUNNER;
+		}
+		optind = 1;
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	log_error("unknown command '%s' (see 'strata --help')", argv[1]);
+	return EXIT_RUNNER;
+}

@@ -1,0 +1,792 @@
+/* The container's root: a strata-unionfs mount of the image's layers and
+ * the container's upper/work dirs, then /proc, /dev, /sys, the /etc files
+ * and volumes, then pivot_root.
+ *
+ * The union is mounted by the child, in the container's own mount
+ * namespace, on a /dev/fuse fd the parent opened; the parent then runs
+ * strata-unionfs on that fd ("/dev/fd/N" as the mountpoint). So the daemon
+ * lives in the host's mount and pid namespaces (never inside the container,
+ * never in its cgroups), while the mount exists only in the container's
+ * namespace: when that namespace dies the kernel tears the mount down, the
+ * FUSE connection ends, and the daemon exits. The host's mount table never
+ * changes. */
+#include <ctype.h>
+#include <signal.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "parse.h"
+#include "state.h"
+
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int find_helper(const char *prog, const char *env, char *out, size_t len)
+{
+	const char *v = env ? getenv(env) : NULL;
+	char self[PATH_MAX], *slash, *path, *save = NULL;
+	ssize_t n;
+
+	if (v && *v) {
+		snprintf(out, len, "%s", v);
+		return executable(out) ? 0 : -1;
+	}
+	/* Next to our own binary: a build tree or an install prefix. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			if ((size_t)snprintf(out, len, "%s/%s", self, prog) < len && executable(out))
+				return 0;
+		}
+	}
+	path = strdup(getenv("PATH") ?: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	for (char *d = path ? strtok_r(path, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+		if ((size_t)snprintf(out, len, "%s/%s", d, prog) < len && executable(out)) {
+			free(path);
+			return 0;
+		}
+	}
+	free(path);
+	snprintf(out, len, "%s", prog);
+	return -1;
+}
+
+int open_in_root(int rootfd, const char *path, int create, mode_t mode)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	char buf[PATH_MAX], *p, *slash;
+	int fd, parent;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOENT || create == OPEN_EXISTING)
+		return fd >= 0 ? fd : -errno;
+	/* Create the missing tail one component at a time, each below a
+	 * parent that was itself resolved inside the root. */
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (size_t n = strlen(buf); n > 1 && buf[n - 1] == '/'; n--)
+		buf[n - 1] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash || !slash[1])
+		return -EINVAL;
+	*slash = '\0';
+	p = slash + 1;
+	parent = open_in_root(rootfd, buf[0] ? buf : "/", OPEN_DIR, 0755);
+	if (parent < 0)
+		return parent;
+	if (create == OPEN_DIR) {
+		if (mkdirat(parent, p, mode) < 0 && errno != EEXIST) {
+			int e = errno;
+
+			close(parent);
+			return -e;
+		}
+	} else {
+		int f = openat(parent, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+
+		if (f < 0) {
+			int e = errno;
+
+			close(parent);
+			return -e;
+		}
+		close(f);
+	}
+	close(parent);
+	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	return fd >= 0 ? fd : -errno;
+}
+
+int mount_on_fd(const char *src, int fd, const char *type, unsigned long flags, const char *data)
+{
+	char target[64];
+
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+	return mount(src, target, type, flags, data) < 0 ? -errno : 0;
+}
+
+/* Mounts at path inside the root (created as a directory if missing). */
+static int mount_at(int rootfd, const char *path, const char *src, const char *type,
+		    unsigned long flags, const char *data, char *err, size_t errlen)
+{
+	int fd = open_in_root(rootfd, path, OPEN_DIR, 0755), e;
+
+	if (fd < 0)
+		return FAIL("cannot create mountpoint %s: %s", path, errno_name(-fd));
+	e = mount_on_fd(src, fd, type, flags, data);
+	close(fd);
+	if (e < 0)
+		return FAIL("mount %s on %s: %s", type ? type : src, path, errno_name(-e));
+	return 0;
+}
+
+/* ---- the union ---------------------------------------------------------- */
+
+int union_open_fuse(char *err, size_t errlen)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return FAIL("cannot open /dev/fuse: %s (is the fuse module loaded?)", errno_name(errno));
+	return fd;
+}
+
+int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t errlen)
+{
+	char rootfs[PATH_MAX], data[256], src[64];
+
+	if (container_path(c, "rootfs", rootfs, sizeof(rootfs)) < 0)
+		return FAIL("container path too long");
+	/* Nothing we mount from here on may propagate to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return FAIL("making / rprivate: %s", errno_name(errno));
+	snprintf(data, sizeof(data),
+		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", fusefd);
+	snprintf(src, sizeof(src), "strata-%.12s", c->id);
+	if (mount(src, rootfs, "fuse.strata-unionfs", 0, data) < 0)
+		return FAIL("mounting the union on %s: %s", rootfs, errno_name(errno));
+	return 0;
+}
+
+/* lowerdir=A:B,upperdir=U,workdir=W with ':' in a layer path escaped. */
+static char *union_options(const struct container *c)
+{
+	size_t len = 64 + 2 * (sizeof(c->dir) + 16);
+	char *s, *p;
+
+	for (size_t i = 0; i < c->nlayers; i++)
+		len += 2 * strlen(c->layers[i]) + 1;
+	s = p = malloc(len);
+	if (!s)
+		return NULL;
+	p += sprintf(p, "lowerdir=");
+	for (size_t i = 0; i < c->nlayers; i++) {
+		if (i)
+			*p++ = ':';
+		for (const char *q = c->layers[i]; *q; q++) {
+			if (*q == ':' || *q == '\\')
+				*p++ = '\\';
+			*p++ = *q;
+		}
+	}
+	sprintf(p, ",upperdir=%s/upper,workdir=%s/work", c->dir, c->dir);
+	return s;
+}
+
+/* Runs argv (a helper that daemonizes), with extra_fd inherited, and
+ * returns its exit status; its stderr (one line on failure) goes to msg. */
+int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
+{
+	int pipefd[2], status;
+	size_t got = 0;
+	pid_t pid;
+
+	msg[0] = '\0';
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		sigset_t none;
+
+		/* A daemon must get the signals we hold back during setup. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
+			_exit(126);
+		if (extra_fd >= 0 && fcntl(extra_fd, F_SETFD, 0) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		dprintf(2, "cannot execute %s: %s\n", argv[0], errno_name(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	/* EOF comes when the helper's foreground part exits: its daemon
+	 * points stderr at /dev/null when it detaches. */
+	for (;;) {
+		ssize_t n = read(pipefd[0], msg + got, msglen - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got >= msglen - 1) {
+			char sink[512];
+
+			while (read(pipefd[0], sink, sizeof(sink)) > 0)
+				;
+			break;
+		}
+	}
+	msg[got] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	msg[strcspn(msg, "\n")] = '\0';
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int union_start_daemon(const struct container *c, int fusefd, char *err, size_t errlen)
+{
+	char bin[PATH_MAX], mnt[32], msg[ERRLEN];
+	char *opts = union_options(c);
+	int fd, st;
+
+	if (!opts)
+		return FAIL("out of memory");
+	if (find_helper("strata-unionfs", "STRATA_UNIONFS", bin, sizeof(bin)) < 0) {
+		free(opts);
+		return FAIL("strata-unionfs not found (next to strata, or in PATH)");
+	}
+	/* A copy without FD_CLOEXEC-by-accident concerns: run_helper clears
+	 * the flag on exactly this fd in the child. */
+	fd = fcntl(fusefd, F_DUPFD_CLOEXEC, 10);
+	if (fd < 0) {
+		free(opts);
+		return FAIL("dup /dev/fuse: %s", errno_name(errno));
+	}
+	/* libfuse takes an inherited connection only as "/dev/fd/N", and
+	 * strata-unionfs resolves that path: a bare devtmpfs (an initramfs,
+	 * the test VM) lacks the symlink every udev makes, so make it. */
+	if (access("/dev/fd", F_OK) < 0 && symlink("/proc/self/fd", "/dev/fd") < 0 &&
+	    errno != EEXIST) {
+		close(fd);
+		free(opts);
+		return FAIL("/dev/fd is missing and cannot be created: %s", errno_name(errno));
+	}
+	snprintf(mnt, sizeof(mnt), "/dev/fd/%d", fd);
+	{
+		char *argv[] = { bin, "-o", opts, mnt, NULL };
+
+		st = run_helper(argv, fd, msg, sizeof(msg));
+	}
+	close(fd);
+	free(opts);
+	if (st != 0)
+		return FAIL("strata-unionfs failed%s%s", msg[0] ? ": " : "", msg);
+	return 0;
+}
+
+pid_t union_daemon_pid(const char *upper)
+{
+	char needle[PATH_MAX + 16], path[300], *cmd;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+	size_t nl;
+
+	if (!d)
+		return 0;
+	nl = (size_t)snprintf(needle, sizeof(needle), "upperdir=%s", upper);
+	while (!found && (e = readdir(d))) {
+		char *p, *end;
+		size_t len = 0;
+		int fd;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		cmd = malloc(65536);
+		if (cmd) {
+			ssize_t n = read(fd, cmd, 65535);
+
+			len = n > 0 ? (size_t)n : 0;
+			cmd[len] = '\0';
+		}
+		close(fd);
+		/* The -o list holds "...,upperdir=U,..." (cmdline args are NUL
+		 * separated; the list is one of them). */
+		for (p = cmd; p && p < cmd + len; p += strlen(p) + 1) {
+			end = strstr(p, needle);
+			if (end && (end[nl] == ',' || end[nl] == '\0') && strstr(cmd, "strata-unionfs")) {
+				found = (pid_t)atoi(e->d_name);
+				break;
+			}
+		}
+		free(cmd);
+	}
+	closedir(d);
+	return found;
+}
+
+int union_wait_released(const char *upper, int timeout_ms)
+{
+	int fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	for (int waited = 0; ; waited += 10) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EWOULDBLOCK || waited >= timeout_ms)
+			break;
+		usleep(10000);
+	}
+	close(fd);
+	return -1;
+}
+
+int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t errlen)
+{
+	struct container tmp = { .layers = dirs, .nlayers = n };
+	char bin[PATH_MAX], msg[ERRLEN], *opts, *cut;
+	int st;
+
+	opts = union_options(&tmp);
+	if (!opts)
+		return FAIL("out of memory");
+	cut = strstr(opts, ",upperdir=");
+	if (cut)
+		strcpy(cut, ",xino=off");
+	if (find_helper("strata-unionfs", "STRATA_UNIONFS", bin, sizeof(bin)) < 0) {
+		free(opts);
+		return FAIL("strata-unionfs not found (next to strata, or in PATH)");
+	}
+	{
+		char *argv[] = { bin, "-o", opts, (char *)mnt, NULL };
+
+		st = run_helper(argv, -1, msg, sizeof(msg));
+	}
+	free(opts);
+	if (st != 0)
+		return FAIL("strata-unionfs failed%s%s", msg[0] ? ": " : "", msg);
+	return 0;
+}
+
+/* ---- /dev --------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	unsigned int major, minor;
+} devices[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+
+/* mknod where we may; a bind of the host's node where we may not (a user
+ * namespace or a nodev-restricted host). */
+static int make_device(int devfd, const char *name, unsigned int ma, unsigned int mi,
+		       char *err, size_t errlen)
+{
+	char host[64];
+	int fd, e;
+
+	if (mknodat(devfd, name, S_IFCHR | 0666, makedev(ma, mi)) == 0)
+		return fchmodat(devfd, name, 0666, 0) < 0 ? FAIL("chmod /dev/%s: %s", name,
+								  errno_name(errno)) : 0;
+	if (errno != EPERM)
+		return FAIL("mknod /dev/%s: %s", name, errno_name(errno));
+	fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return FAIL("creating /dev/%s: %s", name, errno_name(errno));
+	close(fd);
+	fd = openat(devfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return FAIL("opening /dev/%s: %s", name, errno_name(errno));
+	snprintf(host, sizeof(host), "/dev/%s", name);
+	e = mount_on_fd(host, fd, NULL, MS_BIND, NULL);
+	close(fd);
+	return e < 0 ? FAIL("bind %s: %s", host, errno_name(-e)) : 0;
+}
+
+static int setup_dev(int rootfd, char *err, size_t errlen)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "fd" },         { "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd/1", "stdout" },   { "/proc/self/fd/2", "stderr" },
+		{ "pts/ptmx", "ptmx" },            { "/proc/kcore", "core" },
+	};
+	int devfd, fd;
+
+	if (mount_at(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+		     "mode=755,size=65536k", err, errlen) < 0)
+		return -1;
+	fd = open_in_root(rootfd, "/dev", OPEN_EXISTING, 0);
+	if (fd < 0)
+		return FAIL("/dev: %s", errno_name(-fd));
+	/* Reopen as a real directory fd: O_PATH cannot be used with mknodat. */
+	devfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (devfd < 0)
+		return FAIL("/dev: %s", errno_name(errno));
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		if (make_device(devfd, devices[i].name, devices[i].major, devices[i].minor, err,
+				errlen) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		if (symlinkat(links[i][0], devfd, links[i][1]) < 0) {
+			FAIL("symlink /dev/%s: %s", links[i][1], errno_name(errno));
+			goto fail;
+		}
+	}
+	close(devfd);
+	if (mount_at(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err, errlen) < 0 ||
+	    mount_at(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     "mode=1777,size=65536k", err, errlen) < 0 ||
+	    mount_at(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL, err, errlen) < 0)
+		return -1;
+	return 0;
+fail:
+	close(devfd);
+	return -1;
+}
+
+/* ---- /etc files and volumes --------------------------------------------- */
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+	char p[PATH_MAX + 32];
+	int fd, e = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		e = -EIO;
+	if (close(fd) < 0 && !e)
+		e = -errno;
+	return e;
+}
+
+int rootfs_etc_files(const struct container *c, char *err, size_t errlen)
+{
+	char hosts[1024], *text;
+	int e;
+
+	snprintf(hosts, sizeof(hosts) - 16, "%s\n", c->hostname);
+	e = write_file(c->dir, "hostname", hosts);
+	if (!e && c->net_host) {
+		text = read_text("/etc/hosts", 1 << 20);
+		e = write_file(c->dir, "hosts", text ? text : "127.0.0.1\tlocalhost\n");
+		free(text);
+	} else if (!e) {
+		snprintf(hosts, sizeof(hosts),
+			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+			 "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+			 "ff02::2\tip6-allrouters\n127.0.1.1\t%s\n", c->hostname);
+		e = write_file(c->dir, "hosts", hosts);
+	}
+	if (!e) {
+		text = read_text("/etc/resolv.conf", 1 << 20);
+		e = write_file(c->dir, "resolv.conf", text ? text : "");
+		free(text);
+	}
+	return e < 0 ? FAIL("writing %s/{hostname,hosts,resolv.conf}: %s", c->dir, errno_name(-e)) : 0;
+}
+
+static int bind_into(int rootfd, const char *src, const char *target, bool ro, char *err,
+		     size_t errlen)
+{
+	struct stat st;
+	int fd, e;
+
+	if (stat(src, &st) < 0)
+		return FAIL("volume source %s: %s", src, errno_name(errno));
+	fd = open_in_root(rootfd, target, S_ISDIR(st.st_mode) ? OPEN_DIR : OPEN_FILE, 0755);
+	if (fd < 0)
+		return FAIL("cannot create mountpoint %s: %s", target, errno_name(-fd));
+	e = mount_on_fd(src, fd, NULL, MS_BIND | MS_REC, NULL);
+	close(fd);
+	/* The read-only flag is per mount: set it on the new bind itself,
+	 * reached by resolving the path again (the old fd still names the
+	 * directory underneath). The container has neither CAP_SYS_ADMIN nor
+	 * mount(2) (seccomp), so it cannot remount it writable. */
+	if (!e && ro) {
+		fd = open_in_root(rootfd, target, OPEN_EXISTING, 0);
+		e = fd < 0 ? fd : mount_on_fd(NULL, fd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (e < 0)
+		return FAIL("bind %s on %s%s: %s", src, target, ro ? " (ro)" : "", errno_name(-e));
+	return 0;
+}
+
+static int setup_etc(const struct container *c, int rootfd, char *err, size_t errlen)
+{
+	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
+
+	for (size_t i = 0; i < 3; i++) {
+		char src[PATH_MAX], dst[64];
+
+		if (container_path(c, files[i], src, sizeof(src)) < 0)
+			return FAIL("container path too long");
+		snprintf(dst, sizeof(dst), "/etc/%s", files[i]);
+		if (bind_into(rootfd, src, dst, false, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int rootfs_setup(const struct container *c, char *err, size_t errlen)
+{
+	char rootfs[PATH_MAX];
+	int rootfd, ret = -1;
+
+	if (container_path(c, "rootfs", rootfs, sizeof(rootfs)) < 0)
+		return FAIL("container path too long");
+	rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return FAIL("opening the container root: %s", errno_name(errno));
+	if (mount_at(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+		     err, errlen) < 0)
+		goto out;
+	if (!c->no_procfs && procfs_bind(rootfd, err, errlen) < 0)
+		goto out;
+	if (setup_dev(rootfd, err, errlen) < 0)
+		goto out;
+	if (mount_at(rootfd, "/sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL, err, errlen) < 0)
+		goto out;
+	if (!c->no_procfs && procfs_bind_sys(rootfd, err, errlen) < 0)
+		goto out;
+	if (setup_etc(c, rootfd, err, errlen) < 0)
+		goto out;
+	/* docker makes a missing working directory; here, before a
+	 * --read-only root would refuse it. */
+	if (c->workdir && strcmp(c->workdir, "/")) {
+		int fd = open_in_root(rootfd, c->workdir, OPEN_DIR, 0755);
+
+		if (fd < 0) {
+			FAIL("working directory %s: %s", c->workdir, errno_name(-fd));
+			goto out;
+		}
+		close(fd);
+	}
+	for (size_t i = 0; i < c->nvols; i++) {
+		if (bind_into(rootfd, c->vols[i].source, c->vols[i].target, c->vols[i].ro, err,
+			      errlen) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	close(rootfd);
+	return ret;
+}
+
+int rootfs_pivot(const struct container *c, char *err, size_t errlen)
+{
+	char rootfs[PATH_MAX];
+
+	if (container_path(c, "rootfs", rootfs, sizeof(rootfs)) < 0)
+		return FAIL("container path too long");
+	if (chdir(rootfs) < 0)
+		return FAIL("chdir to the container root: %s", errno_name(errno));
+	/* pivot_root(".", ".") stacks the old root on the new one, so no
+	 * put_old directory has to be made in the image. */
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		if (umount2(".", MNT_DETACH) < 0)
+			return FAIL("detaching the old root: %s", errno_name(errno));
+	} else if (errno == EINVAL) {
+		/* The host runs from an initramfs, whose root cannot be
+		 * pivoted away: move the new root over it and chroot. */
+		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+			return FAIL("moving the root (pivot_root: EINVAL): %s", errno_name(errno));
+		if (chroot(".") < 0)
+			return FAIL("chroot: %s", errno_name(errno));
+	} else {
+		return FAIL("pivot_root: %s", errno_name(errno));
+	}
+	if (chdir("/") < 0)
+		return FAIL("chdir /: %s", errno_name(errno));
+	if (c->read_only && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+		return FAIL("remounting / read-only: %s", errno_name(errno));
+	return 0;
+}
+
+int rootfs_bind_console(const char *slave, char *err, size_t errlen)
+{
+	int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0620);
+
+	if (fd < 0)
+		return FAIL("creating /dev/console: %s", errno_name(errno));
+	close(fd);
+	if (mount(slave, "/dev/console", NULL, MS_BIND, NULL) < 0)
+		return FAIL("bind %s on /dev/console: %s", slave, errno_name(errno));
+	return 0;
+}
+
+int net_loopback_up(char *err, size_t errlen)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return FAIL("socket: %s", errno_name(errno));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		close(s);
+		return FAIL("lo: %s", errno_name(errno));
+	}
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+		close(s);
+		return FAIL("bringing lo up: %s", errno_name(errno));
+	}
+	close(s);
+	return 0;
+}
+
+/* ---- -v ---------------------------------------------------------------- */
+
+static bool clean_abs_path(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (const char *q = p; (q = strstr(q, "..")); q += 2)
+		if ((q == p || q[-1] == '/') && (q[2] == '/' || !q[2]))
+			return false;
+	return true;
+}
+
+int volume_parse(const char *spec, struct volume *v, char *err, size_t errlen)
+{
+	char **f, real[PATH_MAX];
+	size_t n;
+	int ret = -1;
+
+	memset(v, 0, sizeof(*v));
+	f = split_escaped(spec, ':', &n);
+	if (!f)
+		return FAIL("out of memory");
+	if ((n != 2 && n != 3) || !f[0][0] || (n == 3 && strcmp(f[2], "ro") && strcmp(f[2], "rw"))) {
+		FAIL("invalid volume '%s': expected SRC:DST[:ro]", spec);
+		goto out;
+	}
+	if (!clean_abs_path(f[1]) || !strcmp(f[1], "/")) {
+		FAIL("invalid volume '%s': the destination must be an absolute path (not /, no ..)", spec);
+		goto out;
+	}
+	if (f[0][0] == '/') {
+		if (!realpath(f[0], real)) {
+			FAIL("volume source %s: %s", f[0], errno_name(errno));
+			goto out;
+		}
+		v->source = strdup(real);
+	} else if (!name_is_valid(f[0])) {
+		FAIL("invalid volume name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*, or an absolute host path", f[0]);
+		goto out;
+	} else {
+		v->name = strdup(f[0]);
+		if (asprintf(&v->source, "%s/volumes/%s/_data", root_dir(), f[0]) < 0)
+			v->source = NULL;
+	}
+	v->target = strdup(f[1]);
+	v->ro = n == 3 && !strcmp(f[2], "ro");
+	ret = v->source && v->target ? 0 : FAIL("out of memory");
+out:
+	if (ret < 0) {
+		free(v->source);
+		free(v->name);
+		free(v->target);
+		memset(v, 0, sizeof(*v));
+	}
+	strv_free(f);
+	return ret;
+}
+
+/* A container's merged tree, for export: a read-only union of its upper
+ * dir over its image's layers, mounted in a private mount namespace of a
+ * child process, so the host never sees it and it goes away with us. */
+int container_export(const char *id, const char *dest, char *err, size_t errlen)
+{
+	struct container c;
+	char mnt[] = "/tmp/strata-export.XXXXXX", **dirs, upper[PATH_MAX], msg[ERRLEN] = "";
+	int pfd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (config_load(id, &c) < 0)
+		return FAIL("cannot read the configuration of %.12s", id);
+	dirs = calloc(c.nlayers + 2, sizeof(char *));
+	container_path(&c, "upper", upper, sizeof(upper));
+	if (!dirs || !mkdtemp(mnt) || pipe2(pfd, O_CLOEXEC) < 0) {
+		free(dirs);
+		container_free(&c);
+		return FAIL("preparing the export: %s", errno_name(errno));
+	}
+	dirs[0] = upper;
+	for (size_t i = 0; i < c.nlayers; i++)
+		dirs[i + 1] = c.layers[i];
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+			dprintf(pfd[1], "private mount namespace: %s", errno_name(errno));
+			_exit(1);
+		}
+		if (union_mount_ro(dirs, c.nlayers + 1, mnt, msg, sizeof(msg)) < 0 ||
+		    image_export_dir(mnt, dest, msg, sizeof(msg)) < 0) {
+			dprintf(pfd[1], "%s", msg);
+			umount2(mnt, MNT_DETACH);
+			_exit(1);
+		}
+		umount2(mnt, 0);
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = pid > 0 ? read(pfd[0], msg, sizeof(msg) - 1) : -1;
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	status = 1;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	rmdir(mnt);
+	free(dirs);
+	container_free(&c);
+	if (pid < 0)
+		return FAIL("fork: %s", errno_name(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return FAIL("%s", msg[0] ? msg : "exporting failed");
+	return 0;
+}

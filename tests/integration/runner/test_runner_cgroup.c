@@ -1,0 +1,82 @@
+/* Cgroup limits applied, the OOM kill reported, and cgroups removed; run on
+ * this host (hybrid) and on pure cgroup v2 in the tests/vm/ VM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rn_harness.h"
+
+static char out[1 << 16];
+
+RTEST(cgroup, oom_kill_is_137_and_reported)
+{
+	char id[65], v[64];
+	int r = rn_strata(out, sizeof(out),
+			  "run --name oom -m 64m busybox sh -c 'dd if=/dev/zero of=/dev/null bs=200M count=1'");
+
+	cr_expect_eq(r, 137, "exit %d:\n%s", r, out);
+	rn_id("oom", id);
+	cr_expect(rn_inspect("oom", "State.OOMKilled", v, sizeof(v)) && !strcmp(v, "true"),
+		  "OOMKilled = '%s'", v);
+	cr_expect(rn_inspect("oom", "State.ExitCode", v, sizeof(v)) && !strcmp(v, "137"), "%s", v);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm oom"), 0, "%s", out);
+	rn_assert_gone(id, 0);
+	/* The same command directly as the container's command. */
+	r = rn_strata(out, sizeof(out), "run --rm -m 64m busybox dd if=/dev/zero of=/dev/null bs=200M count=1");
+	cr_expect_eq(r, 137, "exit %d:\n%s", r, out);
+	/* Within the limit nothing is killed. */
+	r = rn_strata(out, sizeof(out), "run --name ok -m 64m busybox dd if=/dev/zero of=/dev/null bs=16M count=1");
+	cr_expect_eq(r, 0, "exit %d:\n%s", r, out);
+	cr_expect(rn_inspect("ok", "State.OOMKilled", v, sizeof(v)) && !strcmp(v, "false"), "%s", v);
+}
+
+/* The limits as the container sees them: /proc/meminfo (strata-procfs),
+ * the cpuset (nproc), a pids limit refusing forks. */
+RTEST(cgroup, limits_applied)
+{
+	int r = rn_strata(out, sizeof(out),
+			  "run --rm -m 128m --cpuset-cpus 0 --pids-limit 8 busybox sh -c '"
+			  "head -1 /proc/meminfo; nproc; "
+			  "sh -c \"for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; echo all-forked\" 2>/dev/null; "
+			  "echo rc=$?'");
+	char *t = strstr(out, "MemTotal:");
+
+	cr_assert_eq(r, 0, "exit %d:\n%s", r, out);
+	cr_expect(t && strtoul(t + 9, NULL, 10) == 131072, "MemTotal not 128 MiB:\n%s", out);
+	cr_expect(strstr(out, "\n1\n"), "nproc not 1:\n%s", out);
+	cr_expect(!strstr(out, "all-forked") && strstr(out, "rc=2"),
+		  "the pids limit let 10 forks through:\n%s", out);
+}
+
+RTEST(cgroup, cpu_quota)
+{
+	char v[64];
+	int r = rn_strata(out, sizeof(out), "run -d --name q --cpus 0.5 --cpu-shares 512 busybox sleep 600");
+
+	cr_assert_eq(r, 0, "%s", out);
+	cr_expect(rn_inspect("q", "HostConfig.CpuQuota", v, sizeof(v)) && !strcmp(v, "50000"), "%s", v);
+	cr_expect(rn_inspect("q", "HostConfig.NanoCpus", v, sizeof(v)) && !strcmp(v, "500000000"), "%s", v);
+	/* The kernel's view, through the cgroup the container is in. */
+	r = rn_strata(out, sizeof(out),
+		      "exec q sh -c 'cat /proc/self/cgroup' ");
+	cr_expect_eq(r, 0, "%s", out);
+	r = rn_sh(out, sizeof(out),
+		  "id=$(readlink %s/names/q); "
+		  "if [ -f /sys/fs/cgroup/cpu/strata/$id/cpu.cfs_quota_us ]; then cat /sys/fs/cgroup/cpu/strata/$id/cpu.cfs_quota_us; "
+		  "else cut -d' ' -f1 /sys/fs/cgroup/strata/$id/cpu.max; fi", rn_run());
+	cr_expect(r == 0 && !strcmp(out, "50000\n"), "quota: %s", out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm -f q"), 0, "%s", out);
+}
+
+RTEST(cgroup, cleanup_after_exit)
+{
+	char id[65];
+	int r = rn_strata(out, sizeof(out), "run --name cl -m 32m --cpus 1 --pids-limit 10 busybox true");
+
+	cr_assert_eq(r, 0, "%s", out);
+	rn_id("cl", id);
+	r = rn_sh(out, sizeof(out), "find /sys/fs/cgroup -maxdepth 4 -name %s", id);
+	cr_expect(!out[0], "cgroups of an exited container still there:\n%s", out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm cl"), 0, "%s", out);
+	rn_assert_gone(id, 0);
+}
