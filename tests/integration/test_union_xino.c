@@ -248,7 +248,7 @@ static char *names_in(const char *dir)
 UTEST(xino, readonly_union_default_table_is_stable)
 {
 	/* without -o xino= a read-only union keeps its table in
-	 * /tmp/.strata-xino-UID/ (docs/DESIGN-NOTES.md); remove what we add */
+	 * /tmp/.strata-xino-UID/ (docs/unionfs.md); remove what we add */
 	char tdir[64];
 	snprintf(tdir, sizeof tdir, "/tmp/.strata-xino-%u", (unsigned)getuid());
 	char *before = names_in(tdir);
