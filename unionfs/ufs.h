@@ -44,9 +44,4 @@ struct ufs {
 
 extern struct ufs ufs;
 
-static inline bool ufs_has_upper(void)
-{
-	return ufs.writable;
-}
-
 #endif

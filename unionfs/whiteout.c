@@ -228,18 +228,6 @@ int wh_set_redirect(int dirfd, const char *name, const char *redirect)
 	return 0;
 }
 
-int wh_clear_redirect(int dirfd, const char *name)
-{
-	char path[WH_AT_PATH_MAX];
-
-	at_path(path, dirfd, name);
-	for (size_t i = 0; i < 2; i++)
-		if (lremovexattr(path, redirect_xattrs[i]) < 0 && errno != ENODATA &&
-		    errno != EOPNOTSUPP && errno != EPERM)
-			return -errno;
-	return 0;
-}
-
 /* An entry of an upper directory that only marks something: whiteouts of
  * either format and the aufs opaque marker. */
 static bool is_marker(int dirfd, const struct dirent *de)

@@ -60,8 +60,6 @@ int wh_remove(int dirfd, const char *name);
  * format (opaque) or as overlay xattr (redirect, both formats). */
 int wh_set_opaque(int dirfd, const char *name);
 int wh_set_redirect(int dirfd, const char *name, const char *redirect);
-/* Drops a redirect marker (the directory moved back onto its origin). */
-int wh_clear_redirect(int dirfd, const char *name);
 
 /* Deletes the contents of directory NAME in dirfd that are whiteouts or
  * opaque markers, so it can be removed; -ENOTEMPTY when anything else is
