@@ -124,11 +124,10 @@ int node_fstat_open(struct node *n, struct stat *st)
 	return err;
 }
 
-int file_upper_fd(struct fuse_file_info *fi, struct node *n)
+int file_upper_fd(struct fuse_file_info *fi)
 {
 	struct ufile *f = ufile(fi);
 
-	(void)n;
 	if ((f->flags & O_ACCMODE) == O_RDONLY)
 		return -1;
 	return ufile_fd(f);

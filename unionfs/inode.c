@@ -134,7 +134,7 @@ void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		err = copy_up(n, data);
 		if (err)
 			goto out;
-		a.fd = file_upper_fd(fi, n);
+		a.fd = file_upper_fd(fi);
 	}
 	err = with_upper(n, data, apply_setattr, &a);
 	if (!err)

@@ -82,7 +82,7 @@ void file_retarget_all(struct node *n, int dirfd, const char *name);
 /* fstat() through any open handle of n; -ENOENT when none is open. */
 int node_fstat_open(struct node *n, struct stat *st);
 /* For setattr on an open handle: its fd when writable, else -1. */
-int file_upper_fd(struct fuse_file_info *fi, struct node *n);
+int file_upper_fd(struct fuse_file_info *fi);
 
 /* readdir.c */
 void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
