@@ -727,46 +727,48 @@ json_object *image_json(const struct image *img)
 	return o;
 }
 
-bool image_used_by(const char *image, char id[ID_LEN + 1])
+/* The first container whose config matches: its id goes to id. */
+static bool container_matching(bool (*match)(const struct container *c, const char *what),
+			       const char *what, char id[ID_LEN + 1])
 {
 	char **ids = container_list();
-	bool used = false;
+	bool found = false;
 
-	for (size_t i = 0; !used && ids[i]; i++) {
+	for (size_t i = 0; !found && ids[i]; i++) {
 		struct container c;
 
 		if (config_load(ids[i], &c) < 0)
 			continue;
-		if (c.image && !strcmp(c.image, image)) {
-			used = true;
+		found = match(&c, what);
+		if (found)
 			snprintf(id, ID_LEN + 1, "%s", ids[i]);
-		}
 		container_free(&c);
 	}
 	strv_free(ids);
-	return used;
+	return found;
+}
+
+static bool uses_image(const struct container *c, const char *image)
+{
+	return c->image && !strcmp(c->image, image);
+}
+
+static bool uses_volume(const struct container *c, const char *name)
+{
+	for (size_t v = 0; v < c->nvols; v++)
+		if (c->vols[v].name && !strcmp(c->vols[v].name, name))
+			return true;
+	return false;
+}
+
+bool image_used_by(const char *image, char id[ID_LEN + 1])
+{
+	return container_matching(uses_image, image, id);
 }
 
 bool volume_used_by(const char *name, char id[ID_LEN + 1])
 {
-	char **ids = container_list();
-	bool used = false;
-
-	for (size_t i = 0; !used && ids[i]; i++) {
-		struct container c;
-
-		if (config_load(ids[i], &c) < 0)
-			continue;
-		for (size_t v = 0; v < c.nvols && !used; v++) {
-			if (c.vols[v].name && !strcmp(c.vols[v].name, name)) {
-				used = true;
-				snprintf(id, ID_LEN + 1, "%s", ids[i]);
-			}
-		}
-		container_free(&c);
-	}
-	strv_free(ids);
-	return used;
+	return container_matching(uses_volume, name, id);
 }
 
 /* ---- named volumes ---------------------------------------------------- */
