@@ -80,7 +80,17 @@ static int prepare(struct container *c, char *err, size_t errlen)
 		if (!c->name)
 			return FAIL("out of memory");
 	}
+	/* The state dir exists before the name points at it: a rival run
+	 * that finds the name taken must never see a dangling claim and
+	 * mistake it for a crashed runner's. */
+	e = state_create_dir(c->id);
+	if (e < 0) {
+		FAIL("creating %s/%s: %s", run_dir(), c->id, errno_name(-e));
+		c->id[0] = '\0';
+		return -1;
+	}
 	if (name_claim(c->name, c->id, err, errlen) < 0) {
+		state_remove_dir(c->id);
 		c->id[0] = '\0'; /* nothing of ours to clean up */
 		return -1;
 	}
@@ -89,9 +99,6 @@ static int prepare(struct container *c, char *err, size_t errlen)
 	if (add_hostname_env(c) < 0)
 		return FAIL("out of memory");
 	now_rfc3339(c->created, sizeof(c->created));
-	e = state_create_dir(c->id);
-	if (e < 0)
-		return FAIL("creating %s/%s: %s", run_dir(), c->id, errno_name(-e));
 	snprintf(c->dir, sizeof(c->dir), "%s/containers/%s", root_dir(), c->id);
 	if (mkdir(c->dir, 0700) < 0)
 		return FAIL("creating %s: %s", c->dir, errno_name(errno));
