@@ -137,6 +137,22 @@ int mount_on_fd(const char *src, int fd, const char *type, unsigned long flags, 
 	return mount(src, target, type, flags, data) < 0 ? -errno : 0;
 }
 
+/* Makes the mount at fd read-only together with every mount below it: a
+ * remount reaches the top one only, and an MS_REC bind brings the
+ * source's submounts along writable. */
+static int mount_set_ro(int fd)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+		    sizeof(attr)) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	/* Before 5.12: the top mount at least. */
+	return mount_on_fd(NULL, fd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+}
+
 /* Mounts at path inside the root (created as a directory if missing). */
 static int mount_at(int rootfd, const char *path, const char *src, const char *type,
 		    unsigned long flags, const char *data, char *err, size_t errlen)
@@ -543,7 +559,7 @@ static int bind_into(int rootfd, const char *src, const char *target, bool ro, c
 	 * mount(2) (seccomp), so it cannot remount it writable. */
 	if (!e && ro) {
 		fd = open_in_root(rootfd, target, OPEN_EXISTING, 0);
-		e = fd < 0 ? fd : mount_on_fd(NULL, fd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+		e = fd < 0 ? fd : mount_set_ro(fd);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -178,3 +178,24 @@ RTEST(fs, export_container_and_image)
 	cr_expect_eq(r, 0, "%s", out);
 	rn_strata(out, sizeof(out), "rm ex1");
 }
+
+/* :ro covers the whole bind, including what is mounted below its source:
+ * a plain MS_REMOUNT|MS_RDONLY only reaches the top mount, and a tmpfs
+ * under the source stayed writable. */
+RTEST(fs, ro_volume_read_only_below_too)
+{
+	char host[256];
+	int r, u;
+
+	snprintf(host, sizeof(host), "%s/rov", getenv("STRATA_RT_DIR"));
+	cr_assert_eq(rn_sh(out, sizeof(out), "mkdir -p %s/sub && mount -t tmpfs -o size=1m rovsub %s/sub",
+			   host, host), 0, "%s", out);
+	r = rn_strata(out, sizeof(out),
+		      "run --rm -v %s:/ro:ro busybox sh -c 'touch /ro/top 2>/dev/null && echo TOP-WRITABLE; "
+		      "touch /ro/sub/x 2>/dev/null && echo SUB-WRITABLE; true'", host);
+	u = rn_sh(out + strlen(out), sizeof(out) - strlen(out), "umount %s/sub", host);
+	cr_expect_eq(r, 0, "exit %d:\n%s", r, out);
+	cr_expect_eq(u, 0, "umount: %s", out);
+	cr_expect(!strstr(out, "TOP-WRITABLE"), "ro volume writable:\n%s", out);
+	cr_expect(!strstr(out, "SUB-WRITABLE"), "mount below a ro volume writable:\n%s", out);
+}
