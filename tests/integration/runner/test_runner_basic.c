@@ -212,3 +212,18 @@ RTEST(basic, hardening)
 	cr_expect(strstr(out, "CapEff:\t0000000000000000\n3\n"), "pid 1:\n%s", out);
 	cr_expect(strstr(out, "\n0\nnofile-max\n"), "/sys/firmware not masked, or NOFILE:\n%s", out);
 }
+
+/* An fd the caller of `strata exec` or `strata run` holds beyond 0-2 never
+ * reaches the command: a host directory fd would lead out of the root. */
+RTEST(basic, caller_fds_stay_outside)
+{
+	char a[4096];
+	int r = rn_strata(out, sizeof(out), "run -d --name fdx busybox sleep 600");
+
+	cr_assert_eq(r, 0, "run -d: %d %s", r, out);
+	r = rn_strata(a, sizeof(a), "exec fdx sh -c 'ls /proc/self/fd/7/ >/dev/null 2>&1 && echo LEAKED; true' 7</");
+	cr_expect(r == 0 && !strstr(a, "LEAKED"), "exec: a host fd reached the command (%d):\n%s", r, a);
+	r = rn_strata(a, sizeof(a), "run --rm busybox sh -c 'ls /proc/self/fd/7/ >/dev/null 2>&1 && echo LEAKED; true' 7</");
+	cr_expect(r == 0 && !strstr(a, "LEAKED"), "run: a host fd reached the command (%d):\n%s", r, a);
+	rn_strata(a, sizeof(a), "rm -f fdx");
+}
