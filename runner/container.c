@@ -443,6 +443,26 @@ static int wait_and_finish(struct run *r, int out_fd)
 	return code;
 }
 
+/* The -d monitor: its own session, stdio on /dev/null, and no fd of our
+ * caller's but keep: a pipe the caller reads to its end must see EOF when
+ * `run -d` returns, not when the container exits. */
+static int monitor_detach(int keep)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), fds[] = { keep };
+
+	if (null < 0)
+		return -1;
+	if (setsid() < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
+		int e = errno;
+
+		close(null);
+		errno = e;
+		return -1;
+	}
+	close(null);
+	return close_others(fds, 1);
+}
+
 /* -d: a monitor process (double-forked, in its own session) starts the
  * container and waits for it; the caller waits only for "started". */
 static int run_detached(struct run *r)
@@ -465,11 +485,8 @@ static int run_detached(struct run *r)
 		return EXIT_RUNNER;
 	}
 	if (mid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
 		close(pfd[0]);
-		if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-		    dup2(null, 2) < 0) {
+		if (monitor_detach(pfd[1]) < 0) {
 			dprintf(pfd[1], "%d detaching the monitor: %s", EXIT_RUNNER, errno_name(errno));
 			container_cleanup(c->id);
 			_exit(EXIT_RUNNER);

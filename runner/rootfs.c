@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <net/if.h>
@@ -239,7 +240,7 @@ int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 		return -1;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		sigset_t none;
 
 		/* A daemon must get the signals we hold back during setup. */
@@ -248,6 +249,11 @@ int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 		signal(SIGPIPE, SIG_DFL);
 
 		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
+			_exit(126);
+		/* The daemons outlive us (strata-procfs every container): none
+		 * may keep an fd our caller gave us, such as a pipe it reads
+		 * to its end. */
+		if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 			_exit(126);
 		if (extra_fd >= 0 && fcntl(extra_fd, F_SETFD, 0) < 0)
 			_exit(126);

@@ -196,3 +196,20 @@ RTEST(lifecycle, runner_killed)
 	cr_assert_eq(rn_strata(out, sizeof(out), "rm orphan"), 0, "%s", out);
 	rn_assert_gone(id, pid);
 }
+
+/* `run -d` returns at once for a caller reading a pipe to its end: neither
+ * the monitor nor a daemon it starts (strata-procfs too, started afresh
+ * here) keeps an fd the caller gave the runner. */
+RTEST(lifecycle, detach_keeps_no_caller_fd)
+{
+	int r;
+
+	rn_sh(out, sizeof(out), "umount %s/procfs", rn_root());
+	r = rn_sh(out, sizeof(out),
+		  "timeout 30 sh -c '\"$STRATA_BIN\" run -d --name pipe busybox sleep 600 3>&1 | cat >/dev/null'");
+	cr_expect_eq(r, 0, "run -d held its caller's pipe open (%d): %s", r, out);
+	rn_strata(out, sizeof(out), "rm -f pipe");
+	r = rn_sh(out, sizeof(out),
+		  "timeout 30 sh -c '\"$STRATA_BIN\" run --rm busybox true 3>&1 | cat >/dev/null'");
+	cr_expect_eq(r, 0, "a daemon held the caller's pipe open (%d): %s", r, out);
+}
