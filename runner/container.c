@@ -239,8 +239,19 @@ static pid_t clone_child(unsigned long flags, int *pidfd)
 	if (pid >= 0 || errno != ENOSYS)
 		return pid;
 	pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-	if (pid > 0)
+	if (pid > 0) {
+		/* The relay waits on it: without one the child is killed. */
 		*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (*pidfd < 0) {
+			int e = errno;
+
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			errno = e;
+			return -1;
+		}
+	}
 	return pid;
 }
 
@@ -419,8 +430,14 @@ static int wait_and_finish(struct run *r, int out_fd)
 	relay_run(r->pidfd, r->pid, r->master, c->tty && c->interactive && !c->detach ? 0 : -1,
 		  out_fd);
 	tty_restore();
-	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	while (waitpid(r->pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			/* Never a success we did not see. */
+			log_error("waiting for the container: %s", errno_name(errno));
+			status = EXIT_RUNNER << 8;
+			break;
+		}
+	}
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (r->have_cg && cg_container_oom_killed(&r->cg, &oom) < 0)
 		oom = false;

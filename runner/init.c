@@ -462,6 +462,82 @@ static int exec_wait_start(int sock, int *master, char *err, size_t errlen, int 
 	}
 }
 
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The joiner's exit status once it is gone; the relay runs meanwhile. */
+static int exec_wait(pid_t pid, int master, bool tty, bool interactive)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status;
+
+	if (tty && master >= 0 && tty_raw(0) < 0)
+		log_warn("cannot put the terminal in raw mode");
+	if (pidfd < 0)
+		log_warn("pidfd_open: %s: no relay", errno_name(errno));
+	else
+		relay_run(pidfd, pid, master, interactive ? 0 : -1, 1);
+	tty_restore();
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			log_error("waitpid: %s", errno_name(errno));
+			status = EXIT_RUNNER << 8;
+			break;
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Forks the joiner with the namespaces in fds (closed here on every path)
+ * and returns the command's exit status. */
+static int exec_start(const struct container *c, struct exec_spec *spec, int fds[NNS + 1],
+		      struct cg_container *cg, bool tty, bool interactive)
+{
+	char err[ERRLEN], **env = env_merge(c->env, spec->env);
+	int sv[2] = { -1, -1 }, null = open("/dev/null", O_RDONLY | O_CLOEXEC), master, code;
+	pid_t pid = -1;
+
+	if (!env || null < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_error("preparing exec: %s", env ? errno_name(errno) : "out of memory");
+	} else {
+		spec->env = env;
+		spec->workdir = spec->workdir ?: c->workdir;
+		spec->user = spec->user ?: c->user;
+		spec->stdio[0] = interactive ? -1 : null;
+		spec->tty_slave = -1;
+		spec->sync = sv[1];
+		pid = fork();
+		if (pid < 0)
+			log_error("fork: %s", errno_name(errno));
+		if (pid == 0) {
+			close(sv[0]);
+			exec_joiner(spec, fds, cg, tty);
+		}
+	}
+	close_fds(fds, NNS + 1);
+	close_fds((int[]){ sv[1], null }, 2);
+	code = EXIT_RUNNER;
+	if (pid > 0) {
+		/* An exec error is reported here; the joiner then exits with
+		 * its code (126/127), which is what we return. */
+		if (exec_wait_start(sv[0], &master, err, sizeof(err), &code) < 0)
+			log_error("%s", err);
+		close(sv[0]);
+		code = exec_wait(pid, master, tty, interactive);
+		if (master >= 0)
+			close(master);
+	} else if (sv[0] >= 0) {
+		close(sv[0]);
+	}
+	strv_free(env);
+	return code;
+}
+
 int container_exec(const char *id, struct exec_spec *spec, bool tty, bool interactive)
 {
 	struct container c;
@@ -469,82 +545,26 @@ int container_exec(const char *id, struct exec_spec *spec, bool tty, bool intera
 	struct cg_host h = { 0 };
 	struct cg_container cg = { 0 };
 	char err[ERRLEN];
-	int fds[NNS + 1], sv[2], master = -1, code = EXIT_RUNNER, status, pidfd, null = -1;
-	char **env;
-	pid_t pid;
+	int fds[NNS + 1], code = EXIT_RUNNER;
 
 	if (config_load(id, &c) < 0 || state_refresh(id, &s) < 0) {
 		log_error("container %.12s: cannot read its state", id);
+		container_free(&c);
 		return EXIT_RUNNER;
 	}
 	if (s.status != ST_RUNNING || !proc_alive(s.pid, s.pid_start)) {
 		log_error("container %s is not running", c.name ?: id);
-		goto out;
-	}
-	if (open_namespaces(s.pid, fds, err, sizeof(err)) < 0) {
+	} else if (open_namespaces(s.pid, fds, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		goto out;
-	}
-	/* The namespaces must be the container's, not those of a process that
-	 * reused its pid between the check and the opens. */
-	if (!proc_alive(s.pid, s.pid_start) || cg_host_detect(&h, NULL) < 0 ||
-	    cg_container_find(&h, id, &cg) < 0) {
+	} else if (!proc_alive(s.pid, s.pid_start) || cg_host_detect(&h, NULL) < 0 ||
+		   cg_container_find(&h, id, &cg) < 0) {
+		/* The namespaces must be the container's, not those of a
+		 * process that reused its pid between the check and the opens. */
 		log_error("container %s is not running", c.name ?: id);
-		for (size_t i = 0; i <= NNS; i++)
-			close(fds[i]);
-		goto out;
+		close_fds(fds, NNS + 1);
+	} else {
+		code = exec_start(&c, spec, fds, &cg, tty, interactive);
 	}
-	env = env_merge(c.env, spec->env);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 || !env) {
-		log_error("socketpair: %s", errno_name(errno));
-		goto out_ns;
-	}
-	spec->env = env;
-	spec->workdir = spec->workdir ?: c.workdir;
-	spec->user = spec->user ?: c.user;
-	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	spec->stdio[0] = interactive ? -1 : null;
-	spec->tty_slave = -1;
-	spec->sync = sv[1];
-	pid = fork();
-	if (pid < 0) {
-		log_error("fork: %s", errno_name(errno));
-		goto out_ns;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		exec_joiner(spec, fds, &cg, tty);
-	}
-	close(sv[1]);
-	if (null >= 0)
-		close(null);
-	for (size_t i = 0; i <= NNS; i++)
-		close(fds[i]);
-	/* An exec error is reported here; the joiner then exits with its
-	 * code (126/127), which is what we return. */
-	if (exec_wait_start(sv[0], &master, err, sizeof(err), &code) < 0)
-		log_error("%s", err);
-	close(sv[0]);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (tty && master >= 0 && tty_raw(0) < 0)
-		log_warn("cannot put the terminal in raw mode");
-	relay_run(pidfd, pid, master, interactive ? 0 : -1, 1);
-	tty_restore();
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (master >= 0)
-		close(master);
-	strv_free(env);
-	goto out;
-out_ns:
-	for (size_t i = 0; i <= NNS; i++)
-		close(fds[i]);
-	if (null >= 0)
-		close(null);
-out:
 	cg_container_free(&cg);
 	cg_host_free(&h);
 	container_free(&c);

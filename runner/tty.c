@@ -249,6 +249,9 @@ int relay_run(int pidfd, pid_t pid, int master, int in_fd, int out_fd)
 	sigset_t set, old;
 	int sfd;
 
+	/* Without it nothing would ever end the loop below. */
+	if (pidfd < 0)
+		return -1;
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
 		sigaddset(&set, fwd[i]);
