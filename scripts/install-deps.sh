@@ -33,6 +33,13 @@ packages=(
 	e2fsprogs         # mkfs.ext4 for the VM's /tmp scratch disk
 	xz-utils          # decompresses the VM's kernel
 	python3           # tests/run-all.sh reads meson's JSON test log (meson needs it anyway)
+	fuse-overlayfs    # bench/: the FUSE overlay strata-unionfs is measured against
+	unionfs-fuse      # bench/: the other FUSE union strata-unionfs is measured against
+	lxcfs             # bench/: the /proc virtualizer strata-procfs is measured against
+	crun              # bench/: the OCI runtime strata run is measured against
+	bubblewrap        # bench/: bwrap, the lightest namespace sandbox, as a runner baseline
+	fio               # bench/: random 4 KiB reads and writes through the unions
+	gnuplot-nox       # bench/: the result charts (SVG)
 )
 
 if [[ ${STRATA_SKIP_DEPS:-0} == 1 ]]; then

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/procfs.sh: /proc virtualizers, open+read+close per second of each
+# file from a process inside a memory-limited cgroup, 1 and 8 readers,
+# systems interleaved. Run by bench/run.sh.
+GROUP=procfs
+. "$(dirname "$0")/lib.sh"
+
+TOOL=$BENCH_TOOL
+D=$BENCH_WORK/procfs
+mkdir -p "$D/pf" "$D/lx"
+FILES=(meminfo cpuinfo stat uptime loadavg)
+READERS=(1 8)
+case $BENCH_MODE in
+smoke) SECS=0.1 ;;
+quick) SECS=0.4 ;;
+full) SECS=1 ;;
+esac
+LIMIT_KB=262144
+
+# The limited cgroup: a 256 MiB memory limit, v1 where the memory
+# controller is a v1 hierarchy (this hybrid host), else v2.
+CG=
+if [[ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+	CG=/sys/fs/cgroup/memory/strata-bench-$$
+	mkdir "$CG" && echo $((LIMIT_KB * 1024)) >"$CG/memory.limit_in_bytes" || exit 1
+	CGV=v1
+elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+	grep -qw memory /sys/fs/cgroup/cgroup.subtree_control ||
+		echo +memory >/sys/fs/cgroup/cgroup.subtree_control || exit 1
+	CG=/sys/fs/cgroup/strata-bench-$$
+	mkdir "$CG" && echo $((LIMIT_KB * 1024)) >"$CG/memory.max" || exit 1
+	CGV=v2
+else
+	log "no memory cgroup"
+	exit 1
+fi
+push_cleanup "rmdir '$CG'"
+log "readers in $CG ($CGV, memory limit $((LIMIT_KB / 1024)) MiB)"
+
+# "${IN_CG[@]}" CMD...: CMD inside the limited cgroup.
+IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG")
+
+SYSTEMS=(host)
+ROOT_OF_host=/proc
+
+if [[ -x $BENCH_BUILD/strata-procfs ]]; then
+	"$BENCH_BUILD/strata-procfs" -f --loadavg "$D/pf" 2>>"$D/strata-procfs.log" &
+	pid=$!
+	push_cleanup "umount_path '$D/pf'; stop_pid $pid"
+	if wait_fuse_mount "$D/pf" "$pid"; then
+		SYSTEMS+=(strata-procfs)
+		ROOT_OF_strata_procfs=$D/pf/proc
+	else
+		log "strata-procfs did not mount: $(tail -n 2 "$D/strata-procfs.log")"
+		record mount strata-procfs 1 0 ops/s FAIL "no mount"
+	fi
+fi
+if command -v lxcfs >/dev/null; then
+	lxcfs -f -l -p "$D/lxcfs.pid" "$D/lx" >>"$D/lxcfs.log" 2>&1 &
+	pid=$!
+	push_cleanup "umount_path '$D/lx'; stop_pid $pid"
+	if wait_fuse_mount "$D/lx" "$pid"; then
+		SYSTEMS+=(lxcfs)
+		ROOT_OF_lxcfs=$D/lx/proc
+	else
+		log "lxcfs did not mount: $(tail -n 2 "$D/lxcfs.log")"
+		record mount lxcfs 1 0 ops/s FAIL "no mount"
+	fi
+fi
+{
+	echo "host: /proc"
+	echo "strata-procfs: strata-procfs -f --loadavg MOUNTPOINT (default --cache-ms 100)"
+	echo "lxcfs: lxcfs -f -l -p PIDFILE MOUNTPOINT (-l: per-cgroup loadavg, like strata-procfs --loadavg)"
+	echo "reader cgroup: $CGV, memory limit $((LIMIT_KB / 1024)) MiB"
+} >"$BENCH_OUT/procfs-options.txt"
+
+root_of() { local v=ROOT_OF_${1//-/_}; echo "${!v}"; }
+
+# Correctness, from inside the cgroup: the virtualizers show the limit,
+# the host shows its RAM; every file reads non-empty with its keyword.
+declare -A KEYWORD=([meminfo]=MemTotal: [cpuinfo]=processor [stat]="cpu " [uptime]=. [loadavg]=/)
+host_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+for sys in "${SYSTEMS[@]}"; do
+	want=$LIMIT_KB
+	[[ $sys == host ]] && want=$host_kb
+	RC=0
+	got=$("${IN_CG[@]}" awk '/^MemTotal:/ { print $2 }' "$(root_of "$sys")/meminfo" 2>"$ERRF") || RC=$?
+	expect "MemTotal kB seen in the cgroup" "$got" "$want"
+	record memtotal "$sys" 0 "${got:-0}" kB "$ST" "$DETAIL"
+done
+
+for ((REP = 1; REP <= BENCH_REPS; REP++)); do
+	for f in "${FILES[@]}"; do
+		for n in "${READERS[@]}"; do
+			for sys in "${SYSTEMS[@]}"; do
+				timed "${IN_CG[@]}" "$TOOL" procread -n "$n" -t "$SECS" "$(root_of "$sys")/$f" "${KEYWORD[$f]}"
+				val=$(cat "$OUTF")
+				expect "reads" "${val:+read}" read
+				record "$f x$n" "$sys" "$REP" "${val:-0}" ops/s "$ST" "$DETAIL"
+			done
+		done
+	done
+done
+log "done, $FAILS failed checks"
+exit $((FAILS > 0))
