@@ -1,13 +1,13 @@
-/* Directory trees to libarchive entries: a plain walk, a merged walk over
- * overlay-format layers, and the writers the entries go to. */
-#include "tarball.h"
+/* Directory trees to libarchive entries (the steps both walks share, and
+ * the walk of one tree), and the small fd-relative file helpers the image
+ * store uses. tar_merge.c walks layers merged; tar_write.c has the writers. */
+#include "walker.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +105,7 @@ int img_open_beneath(int rootfd, const char *path, int flags)
 
 /* "/proc/self/fd/N/name": lets the path-only calls libarchive makes
  * (readlink, llistxattr, acl_get_file) reach an entry of a directory fd. */
-static int at_path(char *buf, size_t len, int dirfd, const char *name)
+int at_path(char *buf, size_t len, int dirfd, const char *name)
 {
 	int n = snprintf(buf, len, "/proc/self/fd/%d/%s", dirfd, name);
 
@@ -126,7 +126,7 @@ void tw_free_names(char **names, size_t n)
 
 /* Adds the entries of dirfd to a growing array (without "." and ".."; and
  * without ".wh.*" union meta names when skip_meta). */
-static int add_names(int dirfd, bool skip_meta, char ***names, size_t *n)
+int add_names(int dirfd, bool skip_meta, char ***names, size_t *n)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -172,7 +172,7 @@ int tw_list_dir(int dirfd, char ***names, size_t *n)
 }
 
 /* Sorted, duplicates dropped (a merged directory lists each name once). */
-static void sort_unique(char **names, size_t *n)
+void sort_unique(char **names, size_t *n)
 {
 	size_t out = 0;
 
@@ -223,19 +223,8 @@ int img_remove_tree(const char *path)
 
 /* ---- entries ---- */
 
-struct walker {
-	unsigned int flags;
-	struct archive *rd; /* read_disk: builds an entry from a file */
-	struct archive_entry_linkresolver *links;
-	tw_emit_fn emit;
-	void *ctx;
-	struct img_err *eb;
-	dev_t root_dev;
-	int depth;
-	char path[PATH_MAX]; /* archive path of the current object */
-};
 
-static int walker_init(struct walker *w, unsigned int flags, tw_emit_fn emit, void *ctx,
+int walker_init(struct walker *w, unsigned int flags, tw_emit_fn emit, void *ctx,
 		       struct img_err *eb)
 {
 	memset(w, 0, sizeof(*w));
@@ -258,7 +247,7 @@ static int walker_init(struct walker *w, unsigned int flags, tw_emit_fn emit, vo
 	return 0;
 }
 
-static void walker_fini(struct walker *w)
+void walker_fini(struct walker *w)
 {
 	if (w->links) {
 		struct archive_entry *e = NULL, *spare = NULL;
@@ -276,7 +265,7 @@ static void walker_fini(struct walker *w)
 		archive_read_free(w->rd);
 }
 
-static int path_push(struct walker *w, const char *name, size_t *saved)
+int path_push(struct walker *w, const char *name, size_t *saved)
 {
 	size_t len = strlen(w->path);
 	int n = snprintf(w->path + len, sizeof(w->path) - len, "/%s", name);
@@ -432,7 +421,7 @@ static int open_object(struct walker *w, int dirfd, const char *name, const stru
 
 /* Builds, emits and frees the entry of dirfd/name; *fdp is the object
  * opened for data (regular) or listing (directory), -1 otherwise. */
-static int emit_object(struct walker *w, int dirfd, const char *name, const struct stat *st,
+int emit_object(struct walker *w, int dirfd, const char *name, const struct stat *st,
 		       int *fdp)
 {
 	struct archive_entry *e;
@@ -452,7 +441,7 @@ static int emit_object(struct walker *w, int dirfd, const char *name, const stru
 	return r;
 }
 
-static int enter_dir(struct walker *w)
+int enter_dir(struct walker *w)
 {
 	if (++w->depth > TW_MAX_DEPTH)
 		return img_fail(w->eb, "%s: deeper than %d levels", w->path, TW_MAX_DEPTH);
@@ -528,471 +517,5 @@ out:
 	if (fd >= 0)
 		close(fd);
 	walker_fini(&w);
-	return r;
-}
-
-/* ---- merged layers ---- */
-
-/* A directory of the merged view: for each layer, the path (root
- * relative) where it is looked up, and whether that layer's directory is
- * part of the merge. */
-struct mdir {
-	char **lpath;
-	bool *contrib;
-};
-
-struct merge {
-	struct walker w;
-	int *roots; /* O_PATH fds of the layer roots, top first */
-	size_t n;
-};
-
-static void mdir_free(struct mdir *d, size_t n)
-{
-	if (d->lpath)
-		for (size_t i = 0; i < n; i++)
-			free(d->lpath[i]);
-	free(d->lpath);
-	free(d->contrib);
-	d->lpath = NULL;
-	d->contrib = NULL;
-}
-
-static int mdir_alloc(struct mdir *d, size_t n)
-{
-	d->lpath = calloc(n, sizeof(*d->lpath));
-	d->contrib = calloc(n, sizeof(*d->contrib));
-	return d->lpath && d->contrib ? 0 : -ENOMEM;
-}
-
-static char *join(const char *dir, const char *name)
-{
-	char *out;
-
-	if (!strcmp(dir, "."))
-		return strdup(name);
-	return asprintf(&out, "%s/%s", dir, name) < 0 ? NULL : out;
-}
-
-/* Opens the directory holding root-relative path in a layer (O_PATH) and
- * points *leaf at the last component. */
-static int open_holder(int rootfd, const char *path, const char **leaf)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!slash) {
-		*leaf = path;
-		return openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
-	*leaf = slash + 1;
-	dir = strndup(path, (size_t)(slash - path));
-	if (!dir) {
-		errno = ENOMEM;
-		return -1;
-	}
-	fd = img_open_beneath(rootfd, dir, O_PATH | O_DIRECTORY);
-	free(dir);
-	return fd;
-}
-
-static char *get_xattr(int dirfd, const char *name, const char *xname)
-{
-	char path[64 + NAME_MAX], buf[PATH_MAX];
-	ssize_t len;
-
-	if (at_path(path, sizeof(path), dirfd, name) < 0)
-		return NULL;
-	len = lgetxattr(path, xname, buf, sizeof(buf) - 1);
-	if (len < 0)
-		return NULL;
-	buf[len] = '\0';
-	return strdup(buf);
-}
-
-/* What a name of a merged directory resolves to. */
-struct mlookup {
-	bool found;
-	size_t layer; /* topmost layer holding it */
-	struct stat st;
-	struct mdir child; /* when a directory */
-	char *redirect;	   /* root relative, for the layers below redirect_at */
-	size_t redirect_at;
-};
-
-/* overlayfs stores a redirect as absolute from the layer root or as a name
- * relative to the parent; make it root relative.  The parent's path is the
- * one in the layer just below the redirecting one. */
-static char *redirect_path(const struct merge *m, const struct mdir *dir, size_t b,
-			   const char *value)
-{
-	if (value[0] == '/') {
-		while (*value == '/')
-			value++;
-		return strdup(value);
-	}
-	return join(b + 1 < m->n ? dir->lpath[b + 1] : ".", value);
-}
-
-enum step { STEP_NEXT, STEP_STOP };
-
-/* A path that does not lead to a directory in a layer (missing, through a
- * non-directory or a symlink, or out of the layer) holds nothing there. */
-static bool absent(int err)
-{
-	return err == ENOENT || err == ENOTDIR || err == ELOOP || err == EXDEV;
-}
-
-/* One layer of a lookup: overlayfs' rules (whiteouts end it, a non-dir
- * ends it, a directory merges with those below until an opaque one). */
-static int lookup_in_layer(struct merge *m, const struct mdir *dir, size_t b, const char *path,
-			   struct mlookup *r, enum step *next)
-{
-	const char *leaf;
-	struct stat st;
-	char *value;
-	int hfd = open_holder(m->roots[b], path, &leaf);
-
-	*next = STEP_NEXT;
-	if (hfd < 0)
-		return absent(errno) ? 0 : -errno;
-	if (fstatat(hfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		int err = errno;
-
-		close(hfd);
-		return absent(err) ? 0 : -err;
-	}
-	if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
-		*next = STEP_STOP; /* a whiteout */
-	} else if (!r->found) {
-		r->found = true;
-		r->layer = b;
-		r->st = st;
-	} else if (!S_ISDIR(st.st_mode)) {
-		*next = STEP_STOP; /* a non-directory below a directory */
-	}
-	if (*next == STEP_STOP || !S_ISDIR(r->st.st_mode)) {
-		*next = STEP_STOP;
-		close(hfd);
-		return 0;
-	}
-	r->child.contrib[b] = true;
-	value = get_xattr(hfd, leaf, XATTR_OVL_REDIRECT);
-	if (value && !r->redirect) {
-		r->redirect = redirect_path(m, dir, b, value);
-		r->redirect_at = b;
-	}
-	free(value);
-	value = get_xattr(hfd, leaf, XATTR_OVL_OPAQUE);
-	if (value && !strcmp(value, "y"))
-		*next = STEP_STOP;
-	free(value);
-	close(hfd);
-	return 0;
-}
-
-static int merge_lookup(struct merge *m, const struct mdir *dir, const char *name,
-			struct mlookup *r)
-{
-	int err = 0;
-
-	memset(r, 0, sizeof(*r));
-	if (mdir_alloc(&r->child, m->n) < 0)
-		return -ENOMEM;
-	for (size_t b = 0; b < m->n && !err; b++) {
-		enum step next;
-		char *path;
-
-		/* Below a redirect the parent's layers no longer matter. */
-		if (!r->redirect && !dir->contrib[b])
-			continue;
-		path = r->redirect ? strdup(r->redirect) : join(dir->lpath[b], name);
-		if (!path)
-			return -ENOMEM;
-		err = lookup_in_layer(m, dir, b, path, r, &next);
-		free(path);
-		if (next == STEP_STOP)
-			break;
-	}
-	/* Where the child's own children are looked up, in every layer. */
-	for (size_t b = 0; b < m->n && !err; b++) {
-		bool redirected = r->redirect && b > r->redirect_at;
-
-		r->child.lpath[b] = redirected ? strdup(r->redirect) : join(dir->lpath[b], name);
-		if (!r->child.lpath[b])
-			err = -ENOMEM;
-	}
-	return err;
-}
-
-static void mlookup_free(struct mlookup *r, size_t n)
-{
-	mdir_free(&r->child, n);
-	free(r->redirect);
-}
-
-static int merge_dir(struct merge *m, const struct mdir *dir);
-
-static int merge_one(struct merge *m, const struct mdir *dir, const char *name)
-{
-	struct walker *w = &m->w;
-	struct mlookup r;
-	const char *leaf;
-	size_t saved;
-	int hfd = -1, fd = -1, err;
-
-	if (path_push(w, name, &saved) < 0)
-		return -1;
-	err = merge_lookup(m, dir, name, &r);
-	if (err < 0) {
-		err = img_fail(w->eb, "%s: lookup: %s", w->path, errno_name(-err));
-		goto out;
-	}
-	if (!r.found)
-		goto out; /* whited out */
-	hfd = open_holder(m->roots[r.layer], r.child.lpath[r.layer], &leaf);
-	if (hfd < 0) {
-		err = img_fail(w->eb, "%s: %s", w->path, errno_name(errno));
-		goto out;
-	}
-	err = emit_object(w, hfd, leaf, &r.st, &fd);
-	if (!err && S_ISDIR(r.st.st_mode))
-		err = merge_dir(m, &r.child);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (hfd >= 0)
-		close(hfd);
-	mlookup_free(&r, m->n);
-	w->path[saved] = '\0';
-	return err;
-}
-
-static int merge_dir(struct merge *m, const struct mdir *dir)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int err = enter_dir(&m->w);
-
-	for (size_t b = 0; b < m->n && !err; b++) {
-		int fd;
-
-		if (!dir->contrib[b])
-			continue;
-		fd = !strcmp(dir->lpath[b], ".") ?
-			     openat(m->roots[b], ".", O_PATH | O_DIRECTORY | O_CLOEXEC) :
-			     img_open_beneath(m->roots[b], dir->lpath[b], O_PATH | O_DIRECTORY);
-		if (fd < 0)
-			err = -errno;
-		else
-			err = add_names(fd, true, &names, &n);
-		if (fd >= 0)
-			close(fd);
-		if (err)
-			err = img_fail(m->w.eb, "%s (layer %zu): %s", m->w.path, b, errno_name(-err));
-	}
-	if (!err)
-		sort_unique(names, &n);
-	for (size_t i = 0; !err && i < n; i++)
-		err = merge_one(m, dir, names[i]);
-	tw_free_names(names, n);
-	m->w.depth--;
-	return err;
-}
-
-/* The root merges every layer down to the first opaque root. */
-static int merge_root(struct merge *m, struct mdir *root)
-{
-	bool stop = false;
-	struct stat st;
-	int fd = -1, r;
-
-	if (mdir_alloc(root, m->n) < 0)
-		return img_fail(m->w.eb, "merge: ENOMEM");
-	for (size_t b = 0; b < m->n; b++) {
-		char *opaque;
-
-		root->lpath[b] = strdup(".");
-		if (!root->lpath[b])
-			return img_fail(m->w.eb, "merge: ENOMEM");
-		root->contrib[b] = !stop;
-		opaque = get_xattr(m->roots[b], ".", XATTR_OVL_OPAQUE);
-		stop = stop || (opaque && !strcmp(opaque, "y"));
-		free(opaque);
-	}
-	if (fstat(m->roots[0], &st) < 0)
-		return img_fail(m->w.eb, "layer 0: %s", errno_name(errno));
-	r = emit_object(&m->w, m->roots[0], ".", &st, &fd);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-int tw_walk_layers(char *const *layers, size_t nlayers, tw_emit_fn emit, void *ctx,
-		   struct img_err *eb)
-{
-	struct merge m = { .n = nlayers };
-	struct mdir root = { 0 };
-	int r;
-
-	if (!nlayers)
-		return img_fail(eb, "no layers");
-	r = walker_init(&m.w, TW_PUBLIC, emit, ctx, eb);
-	m.roots = calloc(nlayers, sizeof(*m.roots));
-	if (!r && !m.roots)
-		r = img_fail(eb, "merge: ENOMEM");
-	for (size_t b = 0; m.roots && b < nlayers; b++)
-		m.roots[b] = -1;
-	for (size_t b = 0; !r && b < nlayers; b++) {
-		m.roots[b] = open(layers[b], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (m.roots[b] < 0)
-			r = img_fail(eb, "%s: %s", layers[b], errno_name(errno));
-	}
-	if (!r)
-		r = merge_root(&m, &root);
-	if (!r)
-		r = merge_dir(&m, &root);
-	mdir_free(&root, nlayers);
-	for (size_t b = 0; m.roots && b < nlayers; b++)
-		if (m.roots[b] >= 0)
-			close(m.roots[b]);
-	free(m.roots);
-	walker_fini(&m.w);
-	return r;
-}
-
-/* ---- writers ---- */
-
-static int copy_data(struct archive *a, struct archive_entry *e, int fd, struct img_err *eb)
-{
-	static char buf[1 << 16]; /* the store is single-threaded (see image.h) */
-	int64_t left = archive_entry_size(e);
-
-	while (left > 0) {
-		size_t want = left < (int64_t)sizeof(buf) ? (size_t)left : sizeof(buf);
-		ssize_t n = read(fd, buf, want);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return img_fail(eb, "%s: read: %s", archive_entry_pathname(e),
-					errno_name(errno));
-		if (n == 0)
-			break; /* it shrank while read: the writer pads the rest */
-		if (archive_write_data(a, buf, (size_t)n) != n)
-			return img_fail(eb, "%s: %s", archive_entry_pathname(e),
-					archive_error_string(a));
-		left -= n;
-	}
-	return 0;
-}
-
-int tw_write_entry(void *archive, struct archive_entry *e, int datafd, struct img_err *eb)
-{
-	struct archive *a = archive;
-
-	if (archive_write_header(a, e) != ARCHIVE_OK)
-		return img_fail(eb, "%s: %s", archive_entry_pathname(e), archive_error_string(a));
-	if (datafd >= 0 && copy_data(a, e, datafd, eb) < 0)
-		return -1;
-	if (archive_write_finish_entry(a) != ARCHIVE_OK)
-		return img_fail(eb, "%s: %s", archive_entry_pathname(e), archive_error_string(a));
-	return 0;
-}
-
-struct archive *tw_tar_writer(int fd, struct img_err *eb)
-{
-	struct archive *a = archive_write_new();
-
-	if (!a) {
-		img_fail(eb, "libarchive: ENOMEM");
-		return NULL;
-	}
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-		img_fail(eb, "tar writer: %s", archive_error_string(a));
-		archive_write_free(a);
-		return NULL;
-	}
-	return a;
-}
-
-int tw_close(struct archive *a, const char *what, struct img_err *eb)
-{
-	int r = 0;
-
-	if (archive_write_close(a) != ARCHIVE_OK)
-		r = img_fail(eb, "%s: %s", what, archive_error_string(a));
-	archive_write_free(a);
-	return r;
-}
-
-struct tw_digest {
-	EVP_MD_CTX *md;
-};
-
-static la_ssize_t digest_write(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct tw_digest *dg = ctx;
-
-	if (EVP_DigestUpdate(dg->md, buf, len) != 1) {
-		archive_set_error(a, EIO, "sha256 update failed");
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
-static void digest_free(struct tw_digest *dg)
-{
-	if (dg)
-		EVP_MD_CTX_free(dg->md);
-	free(dg);
-}
-
-struct archive *tw_digest_writer(struct tw_digest **dgp, struct img_err *eb)
-{
-	struct tw_digest *dg = calloc(1, sizeof(*dg));
-	struct archive *a = archive_write_new();
-
-	if (!dg || !a || !(dg->md = EVP_MD_CTX_new())) {
-		img_fail(eb, "sha256: ENOMEM");
-		goto fail;
-	}
-	if (EVP_DigestInit_ex(dg->md, EVP_sha256(), NULL) != 1) {
-		img_fail(eb, "sha256: EVP_DigestInit_ex failed");
-		goto fail;
-	}
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_open(a, dg, NULL, digest_write, NULL) != ARCHIVE_OK) {
-		img_fail(eb, "digest writer: %s", archive_error_string(a));
-		goto fail;
-	}
-	*dgp = dg;
-	return a;
-fail:
-	if (a)
-		archive_write_free(a);
-	digest_free(dg);
-	return NULL;
-}
-
-void tw_digest_abort(struct archive *a, struct tw_digest *dg)
-{
-	archive_write_free(a);
-	digest_free(dg);
-}
-
-int tw_digest_finish(struct archive *a, struct tw_digest *dg, char hex[65], struct img_err *eb)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	int r = tw_close(a, "digest", eb);
-
-	if (!r && (EVP_DigestFinal_ex(dg->md, md, &len) != 1 || len != 32))
-		r = img_fail(eb, "sha256: EVP_DigestFinal_ex failed");
-	for (unsigned int i = 0; !r && i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	digest_free(dg);
 	return r;
 }
