@@ -6,6 +6,14 @@
  * cached by the kernel for a day (the tree never changes), FLUSH is switched
  * off per file (noflush) and files are direct_io, so each open sees its own
  * reader's content and a read past the end returns 0 whatever st_size says.
+ * A read from offset 0 on a handle that was read before (top and free keep
+ * their files open and rewind them) renders afresh, as lxcfs does.
+ *
+ * sendfile(2) and splice(2) (busybox cat) bypass direct_io and read through
+ * the page cache up to i_size, which /proc's st_size of 0 would make empty:
+ * each open therefore makes sure the kernel's i_size covers the opener's
+ * snapshot (a zero-length FUSE_NOTIFY_STORE grows it), and the short READ
+ * that ends such a read trims it back to the text's length.
  *
  * File handles index a table of snapshots and carry the worker generation:
  * after a worker restart, a handle made by its predecessor is recognised and
@@ -62,6 +70,8 @@ static const struct pf_node *node_of(fuse_ino_t ino)
 	return NULL;
 }
 
+static uint64_t kernel_size[PF_NFILES];
+
 static void node_stat(const struct pf_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -70,8 +80,10 @@ static void node_stat(const struct pf_node *n, struct stat *st)
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 	} else {
-		/* Size 0 as in /proc: readers go to EOF, and direct_io
-		 * never lets the kernel cut a read at i_size. */
+		/* The size the kernel already has (see grow_size()): an
+		 * attribute reply must not undo it.  read(2) ignores it
+		 * (direct_io) and goes to EOF, as on /proc. */
+		st->st_size = (off_t)__atomic_load_n(&kernel_size[n->file], __ATOMIC_RELAXED);
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 	}
@@ -89,6 +101,7 @@ static void node_stat(const struct pf_node *n, struct stat *st)
 struct slot {
 	struct pf_text *text;
 	uint32_t next_free;
+	bool served; /* a READ was answered: the next one at offset 0 refreshes */
 };
 
 static struct {
@@ -134,8 +147,10 @@ static int slot_alloc(struct pf_text *t, uint64_t *fh)
 		if (s)
 			T.nslots++;
 	}
-	if (s)
+	if (s) {
 		s->text = t;
+		s->served = false;
+	}
 	pthread_mutex_unlock(&T.lock);
 	if (!s)
 		return -ENFILE;
@@ -143,15 +158,45 @@ static int slot_alloc(struct pf_text *t, uint64_t *fh)
 	return 0;
 }
 
-/* The snapshot behind fh, or NULL when fh came from another worker. */
-static struct pf_text *slot_text(uint64_t fh)
+/* A reference to the snapshot behind fh for a READ at off, or NULL when fh
+ * came from another worker.  *stale: the reader rewound, the caller should
+ * render afresh (slot_replace). */
+static struct pf_text *slot_take(uint64_t fh, off_t off, bool *stale)
 {
+	struct pf_text *t = NULL;
 	struct slot *s;
 
+	*stale = false;
 	if (fh >> FH_GEN_SHIFT != T.gen)
 		return NULL;
+	pthread_mutex_lock(&T.lock);
 	s = slot_at((uint32_t)fh);
-	return s ? s->text : NULL;
+	if (s && s->text) {
+		t = s->text;
+		pf_text_get(t);
+		*stale = s->served && off == 0;
+		s->served = true;
+	}
+	pthread_mutex_unlock(&T.lock);
+	return t;
+}
+
+/* Puts a fresh rendering (one reference given) behind fh, if fh is ours. */
+static void slot_replace(uint64_t fh, struct pf_text *t)
+{
+	struct pf_text *old = t;
+	struct slot *s;
+
+	if (fh >> FH_GEN_SHIFT == T.gen) {
+		pthread_mutex_lock(&T.lock);
+		s = slot_at((uint32_t)fh);
+		if (s && s->text) {
+			old = s->text;
+			s->text = t;
+		}
+		pthread_mutex_unlock(&T.lock);
+	}
+	pf_text_put(old);
 }
 
 static void slot_free(uint64_t fh)
@@ -171,6 +216,54 @@ static void slot_free(uint64_t fh)
 	}
 	pthread_mutex_unlock(&T.lock);
 	pf_text_put(t);
+}
+
+/* ---- i_size for the page-cache readers (see the top of the file) ----
+ * kernel_size[f] is the kernel's i_size of file f as far as we know:
+ * attribute replies hand it back unchanged, grow_size() raises it before
+ * an open is answered, and the short READ that ends a page-cache read
+ * lowers it. */
+#define PAGE_BYTES 4096
+static struct fuse_session *session;
+
+/* A READ the page cache sent: page-aligned and reaching the page that
+ * holds i_size.  (A read(2) of exactly that size looks the same: the cost
+ * of mistaking it is one store at the next open.) */
+static bool page_cache_read(enum pf_file f, size_t size, off_t off)
+{
+	uint64_t k = __atomic_load_n(&kernel_size[f], __ATOMIC_RELAXED);
+
+	return off >= 0 && off % PAGE_BYTES == 0 && size % PAGE_BYTES == 0 &&
+	       (uint64_t)off + size == (k + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
+}
+
+static void size_trim(enum pf_file f, uint64_t end)
+{
+	uint64_t cur = __atomic_load_n(&kernel_size[f], __ATOMIC_RELAXED);
+
+	while (end < cur &&
+	       !__atomic_compare_exchange_n(&kernel_size[f], &cur, end, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+/* The kernel extends i_size only for a store of at least one byte: store
+ * the text's last byte.  The open that follows drops the page again
+ * (no keep_cache), so the page cache never serves it. */
+static void grow_size(enum pf_file f, const struct pf_text *t)
+{
+	struct fuse_bufvec last = FUSE_BUFVEC_INIT(1);
+	int err;
+
+	if (!session || !t->len || __atomic_load_n(&kernel_size[f], __ATOMIC_RELAXED) >= t->len)
+		return;
+	last.buf[0].mem = t->data + t->len - 1;
+	err = fuse_lowlevel_notify_store(session, INO_FILE0 + f, (off_t)t->len - 1, &last, 0);
+	/* ENOENT: no inode cached, the next LOOKUP reply sets the size. */
+	if (err && err != -ENOENT)
+		log_debug("growing i_size of %s: %s", pf_file_path[f], errno_name(-err));
+	if (!err)
+		__atomic_store_n(&kernel_size[f], t->len, __ATOMIC_RELAXED);
 }
 
 /* ---- requests ---- */
@@ -245,16 +338,24 @@ static void pf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fuse_reply_err(req, EROFS);
 }
 
-static void reply_slice(fuse_req_t req, const struct pf_text *t, size_t size, off_t off)
+static void reply_slice(fuse_req_t req, enum pf_file f, const struct pf_text *t, size_t size,
+			off_t off)
 {
-	if (off < 0 || (size_t)off >= t->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, t->data + off, t->len - (size_t)off < size ? t->len - (size_t)off : size);
+	size_t n = off < 0 || (size_t)off >= t->len ? 0 : t->len - (size_t)off;
+
+	if (n > size)
+		n = size;
+	/* The kernel trims i_size to where a short page-cache read ended. */
+	if (n < size && page_cache_read(f, size, off))
+		size_trim(f, (uint64_t)off + n);
+	fuse_reply_buf(req, n ? t->data + off : NULL, n);
 }
 
-static void open_finish(fuse_req_t req, struct fuse_file_info *fi, int err, struct pf_text *t)
+static void open_finish(fuse_req_t req, enum pf_file f, struct fuse_file_info *fi, int err,
+			struct pf_text *t)
 {
+	if (!err)
+		grow_size(f, t);
 	if (!err) {
 		err = slot_alloc(t, &fi->fh);
 		if (err)
@@ -288,7 +389,7 @@ struct job {
 	fuse_req_t req;
 	pid_t pid;
 	enum pf_file file;
-	struct fuse_file_info fi;
+	struct fuse_file_info fi; /* JOB_READ: fi.fh is the handle to refresh */
 	size_t size;
 	off_t off;
 };
@@ -308,11 +409,13 @@ static void run_job(struct job *j)
 	int err = reader_snapshot(j->pid, j->file, true, &t);
 
 	if (j->kind == JOB_OPEN) {
-		open_finish(j->req, &j->fi, err, t);
+		open_finish(j->req, j->file, &j->fi, err, t);
 	} else if (err) {
 		fuse_reply_err(j->req, -err);
 	} else {
-		reply_slice(j->req, t, j->size, j->off);
+		reply_slice(j->req, j->file, t, j->size, j->off);
+		pf_text_get(t);
+		slot_replace(j->fi.fh, t);
 		pf_text_put(t);
 	}
 }
@@ -404,26 +507,45 @@ static void pf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		defer(&j);
 		return;
 	}
-	open_finish(req, fi, err, t);
+	open_finish(req, (enum pf_file)n->file, fi, err, t);
 }
 
 static void pf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	const struct pf_node *n = node_of(ino);
-	struct pf_text *t = slot_text(fi->fh);
+	bool stale;
+	struct pf_text *t = slot_take(fi->fh, off, &stale);
+	pid_t pid = fuse_req_ctx(req)->pid;
+	int err;
 
-	if (t) {
-		reply_slice(req, t, size, off);
-		return;
-	}
 	if (!n || n->file < 0) {
+		pf_text_put(t);
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	/* Opened by a previous worker: serve a fresh rendering. */
-	struct job j = { .kind = JOB_READ, .req = req, .pid = fuse_req_ctx(req)->pid,
-			 .file = (enum pf_file)n->file, .size = size, .off = off };
+	if (t && stale) {
+		pf_text_put(t);
+		t = NULL;
+		err = reader_snapshot(pid, (enum pf_file)n->file, Q.n == 0, &t);
+		if (err && err != -EWOULDBLOCK) {
+			fuse_reply_err(req, -err);
+			return;
+		}
+		if (t) {
+			pf_text_get(t);
+			slot_replace(fi->fh, t);
+		}
+	}
+	if (t) {
+		reply_slice(req, (enum pf_file)n->file, t, size, off);
+		pf_text_put(t);
+		return;
+	}
+	/* Rewound and the text needs I/O, or opened by a previous worker
+	 * (whose handle slot_replace() ignores): a fresh rendering. */
+	struct job j = { .kind = JOB_READ, .req = req, .pid = pid, .file = (enum pf_file)n->file,
+			 .fi.fh = fi->fh, .size = size, .off = off };
 
 	defer(&j);
 }
@@ -543,6 +665,7 @@ struct fuse_session *pf_session_new(const struct pf_config *cfg)
 	mount_time = time(NULL);
 	se = fuse_session_new(&args, &pf_ops, sizeof(pf_ops), NULL);
 	fuse_opt_free_args(&args);
+	session = se;
 	return se;
 }
 

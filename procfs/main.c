@@ -23,11 +23,13 @@ static void usage(const char *prog)
 	       "  -d                 debug output (implies -f)\n"
 	       "  --loadavg          per-cgroup load averages (otherwise the host's)\n"
 	       "  --cache-ms N       keep cgroup values and texts N ms (default %d, 0: never)\n"
+	       "  --spin-us N        after a request, poll N us for the next before\n"
+	       "                     sleeping (default %d, 0: never spin)\n"
 	       "  --cgroup-root DIR  read cgroups from DIR instead of the mounted ones\n"
 	       "  --pidfile FILE     write the supervisor's pid to FILE\n"
 	       "  -h, --help         this help\n"
 	       "  -V, --version      version\n",
-	       prog, PF_DEFAULT_MOUNTPOINT, PF_DEFAULT_CACHE_MS);
+	       prog, PF_DEFAULT_MOUNTPOINT, PF_DEFAULT_CACHE_MS, PF_DEFAULT_SPIN_US);
 }
 
 static int parse_worker(const char *s, struct pf_config *cfg)
@@ -41,14 +43,14 @@ static int parse_worker(const char *s, struct pf_config *cfg)
 	return 0;
 }
 
-static int parse_ms(const char *s, unsigned int *out)
+static int parse_uint(const char *s, unsigned long max, unsigned int *out)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > 3600000UL)
+	if (errno || end == s || *end || s[0] == '-' || v > max)
 		return -1;
 	*out = (unsigned int)v;
 	return 0;
@@ -56,10 +58,11 @@ static int parse_ms(const char *s, unsigned int *out)
 
 int pf_parse_args(int argc, char **argv, struct pf_config *cfg)
 {
-	enum { OPT_LOADAVG = 256, OPT_CACHE_MS, OPT_CGROOT, OPT_PIDFILE, OPT_WORKER };
+	enum { OPT_LOADAVG = 256, OPT_CACHE_MS, OPT_SPIN_US, OPT_CGROOT, OPT_PIDFILE, OPT_WORKER };
 	static const struct option longopts[] = {
 		{ "loadavg", no_argument, NULL, OPT_LOADAVG },
 		{ "cache-ms", required_argument, NULL, OPT_CACHE_MS },
+		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROOT },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "worker", required_argument, NULL, OPT_WORKER },
@@ -71,6 +74,7 @@ int pf_parse_args(int argc, char **argv, struct pf_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cache_ms = PF_DEFAULT_CACHE_MS;
+	cfg->spin_us = PF_DEFAULT_SPIN_US;
 	cfg->fuse_fd = cfg->init_fd = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":fdhV", longopts, NULL)) != -1) {
@@ -85,8 +89,15 @@ int pf_parse_args(int argc, char **argv, struct pf_config *cfg)
 			cfg->loadavg = true;
 			break;
 		case OPT_CACHE_MS:
-			if (parse_ms(optarg, &cfg->cache_ms) < 0) {
+			if (parse_uint(optarg, 3600000UL, &cfg->cache_ms) < 0) {
 				log_error("--cache-ms: '%s' is not a number of milliseconds (0-3600000) (see --help)",
+					  optarg);
+				return -1;
+			}
+			break;
+		case OPT_SPIN_US:
+			if (parse_uint(optarg, 10000UL, &cfg->spin_us) < 0) {
+				log_error("--spin-us: '%s' is not a number of microseconds (0-10000) (see --help)",
 					  optarg);
 				return -1;
 			}

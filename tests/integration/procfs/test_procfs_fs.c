@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -80,8 +81,9 @@ PTEST(fs, read_only)
 	cr_expect(mkdir(mp("proc/d"), 0755) < 0 && (errno == EROFS || errno == EACCES));
 }
 
-/* One open is one snapshot: byte-at-a-time reads and preads at any offset
- * of the same descriptor give the same text as one big read. */
+/* One pass over a descriptor is one snapshot: byte-at-a-time reads give a
+ * complete text, and preads at any offset but 0 serve the snapshot taken by
+ * the last read from offset 0 (which, as on /proc, renders afresh). */
 PTEST(fs, snapshot_small_reads_and_pread)
 {
 	char big[65536], one[65536], pr[65536];
@@ -95,18 +97,101 @@ PTEST(fs, snapshot_small_reads_and_pread)
 		while ((n = read(fd, one + len, 1)) == 1)
 			len++;
 		cr_assert(n == 0, "%s: read: %s", files[i], strerror(errno));
+		cr_expect(len > 0 && one[len - 1] == '\n', "%s: not a complete text", files[i]);
 		blen = pread(fd, big, sizeof(big), 0);
-		cr_assert(blen == len, "%s: pread %zd vs byte reads %zd", files[i], blen, len);
-		cr_expect(memcmp(big, one, (size_t)len) == 0, "%s: snapshot changed", files[i]);
-		for (ssize_t off = 0; off < len; off += 7) {
+		cr_assert(blen > 0 && big[blen - 1] == '\n', "%s: pread from 0 gave %zd bytes",
+			  files[i], blen);
+		for (ssize_t off = 7; off < blen; off += 7) {
 			n = pread(fd, pr, 7, off);
-			cr_assert(n == (len - off < 7 ? len - off : 7));
+			cr_assert(n == (blen - off < 7 ? blen - off : 7));
 			cr_expect(memcmp(pr, big + off, (size_t)n) == 0, "%s at %zd", files[i], off);
 		}
-		cr_expect(pread(fd, pr, 10, len) == 0, "%s: read past the end", files[i]);
-		cr_expect(len > 0 && big[len - 1] == '\n', "%s: not a complete text", files[i]);
+		cr_expect(pread(fd, pr, 10, blen) == 0, "%s: read past the end", files[i]);
 		close(fd);
 	}
+}
+
+static double uptime_at_offset_0(int fd)
+{
+	char buf[128];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	cr_assert(n > 0, "pread: %s", strerror(errno));
+	buf[n] = '\0';
+	return atof(buf);
+}
+
+/* top, free -s and vmstat keep their files open and rewind them for each
+ * refresh: a read from offset 0 must show new values, not the open's. */
+PTEST(fs, rewind_renders_afresh)
+{
+	struct timespec pause = { 0, 300 * 1000000L };
+	double first, second;
+	int fd;
+
+	pf_mount(NULL);
+	fd = open(mp("proc/uptime"), O_RDONLY);
+	cr_assert(fd >= 0, "%s", strerror(errno));
+	first = uptime_at_offset_0(fd);
+	nanosleep(&pause, NULL);
+	second = uptime_at_offset_0(fd);
+	cr_expect(second >= first + 0.2, "uptime frozen across a rewind: %.2f then %.2f", first,
+		  second);
+	close(fd);
+	/* What top does with /proc/stat between two refreshes. */
+	char out[65536];
+	cr_assert(pf_sh(out, sizeof(out),
+			"python3 -c 'import os,sys,time; fd=os.open(sys.argv[1],os.O_RDONLY); "
+			"a=os.read(fd,4096); time.sleep(0.3); os.lseek(fd,0,0); b=os.read(fd,4096); "
+			"sys.exit(0 if a!=b else 1)' %s",
+			mp("proc/stat")) == 0, "/proc/stat did not change across a rewind");
+}
+
+/* sendfile(2)/splice(2) read through the page cache, bounded by i_size:
+ * busybox cat (what alpine and busybox images have) uses sendfile, and
+ * must print every byte, also when a later text is longer than an
+ * earlier one. */
+PTEST(fs, sendfile_and_busybox_cat)
+{
+	char out[65536], *host = pf_slurp("/proc/cpuinfo");
+
+	pf_mount(NULL);
+	for (size_t i = 0; i < NFILES; i++) {
+		char via_read[65536], via_sendfile[65536];
+		int fd, mfd = memfd_create("sendfile", 0);
+		ssize_t n, r;
+
+		cr_assert(mfd >= 0);
+		fd = open(mp(files[i]), O_RDONLY);
+		cr_assert(fd >= 0, "%s: %s", files[i], strerror(errno));
+		n = sendfile(mfd, fd, NULL, sizeof(via_sendfile));
+		close(fd);
+		cr_assert(n > 0, "%s: sendfile gave %zd (%s)", files[i], n, strerror(errno));
+		cr_assert(pread(mfd, via_sendfile, (size_t)n, 0) == n);
+		close(mfd);
+		fd = open(mp(files[i]), O_RDONLY);
+		r = read(fd, via_read, sizeof(via_read));
+		close(fd);
+		cr_expect(via_sendfile[n - 1] == '\n', "%s: sendfile text cut", files[i]);
+		/* The same lines (values may move between the two opens). */
+		size_t lines_s = 0, lines_r = 0;
+		for (ssize_t k = 0; k < n; k++)
+			lines_s += via_sendfile[k] == '\n';
+		for (ssize_t k = 0; k < r; k++)
+			lines_r += via_read[k] == '\n';
+		cr_expect(lines_s == lines_r, "%s: %zu lines by sendfile, %zu by read", files[i],
+			  lines_s, lines_r);
+	}
+	cr_assert(pf_sh(out, sizeof(out), "busybox cat %s", mp("proc/cpuinfo")) == 0);
+	cr_expect_str_eq(out, host, "busybox cat of cpuinfo");
+	/* uptime grows by a digit at 9.99 -> 10.00 etc.; every cat, whatever
+	 * the previous one left in i_size, ends with a newline. */
+	for (int k = 0; k < 50; k++) {
+		cr_assert(pf_sh(out, sizeof(out), "busybox cat %s", mp("proc/uptime")) == 0);
+		cr_assert(strlen(out) > 4 && out[strlen(out) - 1] == '\n' && strchr(out, ' '),
+			  "busybox cat of uptime: '%s'", out);
+	}
+	free(host);
 }
 
 /* The tools people use: cat, dd bs=1, head -c, less, python's pread. */
@@ -187,6 +272,8 @@ PTEST(fs, bad_arguments_and_missing_cgroups)
 	cr_expect(strstr(out, "unknown option") != NULL, "%s", out);
 	cr_expect(pf_start("--cache-ms many /tmp", out, sizeof(out)) == 1);
 	cr_expect(strstr(out, "--cache-ms") != NULL, "%s", out);
+	cr_expect(pf_start("--spin-us -5 /tmp", out, sizeof(out)) == 1);
+	cr_expect(strstr(out, "--spin-us") != NULL, "%s", out);
 	cr_expect(pf_start("/tmp/a /tmp/b", out, sizeof(out)) == 1);
 	snprintf(args, sizeof(args), "--cgroup-root %s/none %s", PF.root, PF.mnt);
 	pf_reg("umount %s", PF.mnt);
