@@ -22,4 +22,4 @@ ninja -C "$BUILD_DIR" strata strata-unionfs strata-procfs >/dev/null
 
 set -x
 "$BUILD_DIR/strata" run --rm -m 256m --cpuset-cpus 0 busybox \
-	sh -c 'top -bn1 | head -4; nproc; head -1 /proc/uptime; grep -E "^(MemTotal|MemFree)" /proc/meminfo'
+	sh -c 'top -bn1 | head -4; nproc; cat /proc/uptime; grep -E "^(MemTotal|MemFree)" /proc/meminfo'
