@@ -12,8 +12,8 @@
  * sendfile(2) and splice(2) (busybox cat) bypass direct_io and read through
  * the page cache up to i_size, which /proc's st_size of 0 would make empty:
  * each open therefore makes sure the kernel's i_size covers the opener's
- * snapshot (a zero-length FUSE_NOTIFY_STORE grows it), and the short READ
- * that ends such a read trims it back to the text's length.
+ * snapshot (a FUSE_NOTIFY_STORE of its last byte grows it), and the short
+ * READ that ends such a read trims it back to the text's length.
  *
  * File handles index a table of snapshots and carry the worker generation:
  * after a worker restart, a handle made by its predecessor is recognised and
