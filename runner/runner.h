@@ -1,15 +1,20 @@
 /* strata, the container runner: what its source files share.
  *
  * One container's life (see docs/runner.md):
- *   main.c       parses the command line into a struct container
- *   container.c  prepares its resources, clones the child, waits, cleans up
+ *   main.c       the command line; cli_run.c: `run`'s options into a
+ *                struct container
+ *   container.c  prepares its resources, clones the child, waits
+ *   lifecycle.c  stop, rm, the cleanup, commit, export; image -> container
  *   rootfs.c     in the child: the strata-unionfs root, /proc, /dev, /sys,
  *                /etc files, volumes, pivot_root
+ *   volume.c     -v parsing, named volumes
  *   procfs.c     the strata-procfs daemon and its files over /proc
  *   security.c   masked paths, capabilities, no_new_privs, rlimits, seccomp
  *   init.c       pid 1 inside, the command's exec, and `strata exec`
  *   tty.c        ptys, raw mode, the I/O relay, the parent/child channel
  *   state.c      $STRATA_RUN and $STRATA_ROOT bookkeeping (state.h)
+ *   image.c, store.c, image_read.c, layer.c, busybox.c, tarball.c,
+ *   tar_merge.c, tar_write.c: the image store (image.h)
  */
 #ifndef STRATA_RUNNER_H
 #define STRATA_RUNNER_H
@@ -65,7 +70,7 @@ void container_free(struct container *c);
 /* dir/<name> into buf; -1 when it does not fit. */
 int container_path(const struct container *c, const char *name, char *buf, size_t len);
 
-/* ---- container.c ---- */
+/* ---- container.c, lifecycle.c ---- */
 /* `strata run`: returns the exit status for the caller. */
 int container_run(struct container *c);
 /* Removes everything a container left (cgroups, union daemon, dirs, state,
@@ -124,13 +129,15 @@ int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t err
 int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
 /* Path of a helper program: $ENV, next to /proc/self/exe, then PATH. */
 int find_helper(const char *prog, const char *env, char *out, size_t len);
+/* ---- volume.c ---- */
 /* -v SRC:DST[:ro|rw]: SRC absolute = a host path (must exist), else a
  * named volume ($STRATA_ROOT/volumes/NAME/_data). */
 int volume_parse(const char *spec, struct volume *v, char *err, size_t errlen);
 int volume_list(void);
 int volume_remove(const char *name, char *err, size_t errlen);
-/* `strata export` of a container: its merged tree as a tar. */
+/* `strata export` of a container (lifecycle.c): its merged tree as a tar. */
 int container_export(const char *id, const char *dest, char *err, size_t errlen);
+/* ---- rootfs.c ---- */
 /* Brings up lo in a new network namespace. */
 int net_loopback_up(char *err, size_t errlen);
 
