@@ -180,6 +180,8 @@ static int add_v1(struct cg_host *h, const char *mnt, const char *root, const ch
 		if ((tok_eq(t, len, "name=systemd") || tok_eq(t, len, "systemd")) &&
 		    !h->v1_name_systemd && set_str(&h->v1_name_systemd, mnt) < 0)
 			return -ENOMEM;
+		if (tok_eq(t, len, "devices") && !h->v1_devices && set_str(&h->v1_devices, mnt) < 0)
+			return -ENOMEM;
 		t += len;
 		t += *t == ',';
 	}
@@ -410,6 +412,7 @@ void cg_host_free(struct cg_host *h)
 	free(h->v2_mount);
 	free(h->v2_mount_root);
 	free(h->v1_name_systemd);
+	free(h->v1_devices);
 	host_init(h);
 }
 

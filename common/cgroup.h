@@ -42,6 +42,7 @@ struct cg_host {
 	bool is_v2[CG_NCTRL];
 	char *v2_mount;     /* the cgroup2 mount, if any, even without controllers */
 	char *v1_name_systemd; /* v1 name=systemd hierarchy, if mounted */
+	char *v1_devices;   /* v1 devices hierarchy, if mounted (the runner's device policy) */
 	/* Which cgroup each mount shows at its top (mountinfo's root field),
 	 * NULL for "/".  A sub-cgroup mounted on its own (a container without a
 	 * cgroup namespace) shows "/docker/x" here, and cg_open_dir() strips

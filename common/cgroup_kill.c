@@ -24,13 +24,13 @@
 
 /* ---- using ---- */
 
-/* dir[] and v2_dir with co-mounted duplicates dropped. */
+/* dir[], v2_dir and dev_dir with co-mounted duplicates dropped. */
 static int unique_dirs(const struct cg_container *c, const char **out)
 {
 	int n = 0;
 
-	for (int i = -1; i < CG_NCTRL; i++) {
-		const char *s = i < 0 ? c->v2_dir : c->dir[i];
+	for (int i = -2; i < CG_NCTRL; i++) {
+		const char *s = i == -2 ? c->v2_dir : i == -1 ? c->dev_dir : c->dir[i];
 		bool dup = !s;
 
 		for (int j = 0; j < n && !dup; j++)
@@ -44,7 +44,7 @@ static int unique_dirs(const struct cg_container *c, const char **out)
 int cg_container_attach(const struct cg_container *c, pid_t pid, char *err, size_t errlen)
 {
 	struct errbuf e = { err, errlen };
-	const char *dirs[CG_NCTRL + 1];
+	const char *dirs[MAX_DIRS];
 	int n = unique_dirs(c, dirs), rc = 0;
 
 	for (int i = 0; i < n && rc == 0; i++) {
@@ -202,7 +202,7 @@ static void v2_kill(const char *dir)
 
 int cg_container_destroy(struct cg_container *c)
 {
-	const char *dirs[CG_NCTRL + 1];
+	const char *dirs[MAX_DIRS];
 	char parent[PATH_MAX];
 	const char *id;
 	long long deadline;
@@ -272,7 +272,9 @@ int cg_container_find(const struct cg_host *h, const char *id, struct cg_contain
 			rc = existing(h->mount[ctrl], id, &c->dir[ctrl]);
 		any |= c->dir[ctrl] != NULL;
 	}
-	if (rc == 0 && !any && !c->v2_dir)
+	if (rc == 0 && h->v1_devices)
+		rc = existing(h->v1_devices, id, &c->dev_dir);
+	if (rc == 0 && !any && !c->v2_dir && !c->dev_dir)
 		rc = -ENOENT;
 	if (rc < 0)
 		cg_container_free(c);
@@ -284,5 +286,6 @@ void cg_container_free(struct cg_container *c)
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(c->dir[i]);
 	free(c->v2_dir);
+	free(c->dev_dir);
 	memset(c, 0, sizeof(*c));
 }

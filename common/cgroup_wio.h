@@ -26,6 +26,7 @@
 #define PERIOD_DEFAULT 100000
 #define SHARES_MIN 2                  /* v1 cpu.shares range, as the kernel clamps */
 #define SHARES_MAX 262144
+#define MAX_DIRS (CG_NCTRL + 2)       /* dir[], v2_dir, dev_dir */
 
 
 struct errbuf {

@@ -391,6 +391,9 @@ static int create(struct mk *m)
 				rc = make_v1(m, ctrl, pass == 1);
 		}
 	}
+	/* Always, as pids: the device policy is no limit one asks for. */
+	if (rc == 0 && h->v1_devices)
+		rc = make_dir(m, h->v1_devices, PLAIN, &m->c->dev_dir);
 	for (int ctrl = 0; rc == 0 && ctrl < CG_NCTRL; ctrl++) {
 		if (needed(m->l, ctrl) && !m->c->dir[ctrl])
 			rc = fail(m->e, -ENODEV, "a %s limit, but no %s cgroup controller",

@@ -25,15 +25,16 @@ struct cg_limits {
  *
  * v1: one directory per hierarchy; co-mounted controllers ("cpu,cpuacct")
  * share one, so dir[CG_CPU] and dir[CG_CPUACCT] hold equal strings.  Always
- * made when the host has them: pids (finding and killing processes) and
- * cpuacct (the usage strata-procfs shows); memory, cpu and cpuset only for
- * a limit.  v2: one directory, and dir[c] equals v2_dir for each controller
+ * made when the host has them: pids (finding and killing processes),
+ * cpuacct (the usage strata-procfs shows) and devices (dev_dir, for
+ * cg_container_devices); memory, cpu and cpuset only for a limit.  v2: one directory, and dir[c] equals v2_dir for each controller
  * enabled there.  Hybrid: the v1 ones plus v2_dir in the unified hierarchy
  * even when it holds no controller (its cgroup.kill ends the container in
  * one write); made only if that mount lets us. */
 struct cg_container {
 	char *dir[CG_NCTRL];   /* absolute directory per controller, NULL if none made */
 	char *v2_dir;          /* the unified-hierarchy directory, if made */
+	char *dev_dir;         /* the v1 devices hierarchy's, made whenever the host has one */
 	bool has_swap;         /* a swap limit was written (false: memory only, or
 				* swap accounting off: no memsw / memory.swap.max) */
 };
@@ -53,6 +54,17 @@ struct cg_container {
  * 1000000.  pids_max <= 0: no limit. */
 int cg_container_create(const struct cg_host *h, const char *id, const struct cg_limits *l,
 			struct cg_container *c, char *err, size_t errlen);
+/* Docker's default device policy on c, before any process joins it: any
+ * node may be made (mknod), but only c 1:3 null, 1:5 zero, 1:7 full,
+ * 1:8 random, 1:9 urandom, 5:0 tty, 5:1 console, 5:2 ptmx and 136:* (the
+ * ptys) may be opened.  v1: devices.deny "a", then devices.allow lines in
+ * dev_dir; cgroup2: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to
+ * v2_dir (BPF_F_ALLOW_MULTI: a host's own device programs still apply).
+ * Hybrid hosts get both.  Returns 0, or -errno with err set: -ENODEV when
+ * c has neither a devices cgroup nor a cgroup2 directory (nothing could
+ * enforce it, so the caller should refuse to run).  A stand-in tree gets
+ * the v1 writes; a cgroup2 stand-in gets no program. */
+int cg_container_devices(const struct cg_container *c, char *err, size_t errlen);
 /* Moves pid (the whole process) into every cgroup of c. */
 int cg_container_attach(const struct cg_container *c, pid_t pid, char *err, size_t errlen);
 /* Was a process of c killed by the OOM killer? (memory.events oom_kill /

@@ -346,6 +346,9 @@ static int start(struct run *r, char *err, size_t errlen)
 	if (cg_container_create(&r->host, c->id, &c->limits, &r->cg, err, errlen) < 0)
 		return -1;
 	r->have_cg = true;
+	/* Before the child exists: its setup runs under the policy too. */
+	if (cg_container_devices(&r->cg, err, errlen) < 0)
+		return -1;
 	if (!c->no_procfs && procfs_ensure(err, errlen) < 0)
 		return -1;
 	r->fusefd = union_open_fuse(err, errlen);

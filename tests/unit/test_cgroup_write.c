@@ -653,6 +653,43 @@ Test(fake, destroy_refuses_foreign_paths)
 
 /* ---- the real host (root only) ---- */
 
+/* The v1 devices hierarchy: always a directory, and the device policy goes
+ * there (a stand-in file keeps only the last devices.allow line). */
+Test(fake, v1_devices_policy)
+{
+	static const char *const dev[] = { "cgroup.procs=", "tasks=", "devices.allow=",
+					   "devices.deny=", "devices.list=a *:* rwm\n", NULL };
+	struct cg_limits l = no_limits();
+
+	fake_v1(false, false);
+	hier(at("devices"), dev);
+	detect();
+	cr_assert_str_eq(h.v1_devices, at("devices"));
+	create_ok(&l);
+	cr_assert_str_eq(c.dev_dir, at("devices/strata/%s", id));
+	cr_assert_eq(cg_container_devices(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(slurp(at("devices/strata/%s/devices.deny", id)), "a");
+	cr_assert_str_eq(slurp(at("devices/strata/%s/devices.allow", id)), "c 136:* rwm");
+	cr_assert_eq(cg_container_find(&h, id, &c2), 0);
+	cr_assert_str_eq(c2.dev_dir, c.dev_dir);
+	cg_container_free(&c2);
+	cr_assert_eq(cg_container_destroy(&c), 0);
+	cr_assert(!exists(at("devices/strata/%s", id)), "devices cgroup left behind");
+}
+
+/* Nothing could enforce the policy: refused, so the runner does not run. */
+Test(fake, v1_without_devices_refuses_the_policy)
+{
+	struct cg_limits l = no_limits();
+
+	fake_v1(false, false);
+	detect();
+	create_ok(&l);
+	cr_assert_null(c.dev_dir);
+	cr_assert_eq(cg_container_devices(&c, err, sizeof(err)), -ENODEV);
+	cr_assert(strstr(err, "device policy"), "%s", err);
+}
+
 static void host_setup(void)
 {
 	new_id();

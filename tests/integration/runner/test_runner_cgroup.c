@@ -80,3 +80,36 @@ RTEST(cgroup, cleanup_after_exit)
 	cr_assert_eq(rn_strata(out, sizeof(out), "rm cl"), 0, "%s", out);
 	rn_assert_gone(id, 0);
 }
+
+/* Docker's default device policy (the devices cgroup on v1, a
+ * BPF_CGROUP_DEVICE program on v2): any node may be made (CAP_MKNOD stays),
+ * but only null, zero, full, random, urandom, tty, console, ptmx and the
+ * ptys may be opened, whatever their name. */
+#define DENIED_DEVS \
+	"for d in \"c 1 11\" \"c 10 237\" \"c 1 2\" \"b 7 0\"; do " \
+	"  n=/dev/x$(echo $d | tr -d \" \"); mknod $n $d 2>/dev/null; " \
+	"  if [ -e $n ] && (: <$n) 2>/dev/null; then echo opened-$d; fi; done; "
+
+RTEST(cgroup, device_policy)
+{
+	int r = rn_strata(out, sizeof(out),
+			  "run --rm -t busybox sh -c '" DENIED_DEVS
+			  "mknod /dev/n2 c 1 3 && echo x >/dev/n2 && echo null-by-other-name; "
+			  "for f in null zero full random urandom tty ptmx; do "
+			  "  (: <>/dev/$f) 2>/dev/null && echo ok-$f; done; echo done'");
+
+	cr_assert_eq(r, 0, "exit %d:\n%s", r, out);
+	cr_expect(!strstr(out, "opened-"), "a disallowed device opened:\n%s", out);
+	cr_expect(strstr(out, "null-by-other-name"), "mknod'ed 1:3 refused:\n%s", out);
+	cr_expect(strstr(out, "ok-null") && strstr(out, "ok-zero") && strstr(out, "ok-full") &&
+		  strstr(out, "ok-random") && strstr(out, "ok-urandom") && strstr(out, "ok-tty") &&
+		  strstr(out, "ok-ptmx") && strstr(out, "done"),
+		  "an allowed device refused:\n%s", out);
+	/* `strata exec` joins the same restriction. */
+	r = rn_strata(out, sizeof(out), "run -d --name dv busybox sleep 600");
+	cr_assert_eq(r, 0, "%s", out);
+	r = rn_strata(out, sizeof(out), "exec dv sh -c '" DENIED_DEVS "echo done'");
+	cr_expect(r == 0 && strstr(out, "done") && !strstr(out, "opened-"),
+		  "exec: a disallowed device opened (exit %d):\n%s", r, out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm -f dv"), 0, "%s", out);
+}
