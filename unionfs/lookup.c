@@ -69,32 +69,88 @@ static char *redirect_to_root_relative(struct node *parent, unsigned int b, cons
 	return out;
 }
 
+/* One directory component of a redirect walk in branch b, as overlayfs
+ * looks up each element of a redirect path (ovl_lookup_single): a whiteout
+ * or a non-directory there hides the rest of the path in this branch and
+ * in every branch below, and an opaque directory lets this branch
+ * contribute but none below it.  Returns an O_PATH fd of the component, or
+ * -ENOENT/-ENOTDIR when the path does not continue here. */
+static int redirect_step(unsigned int b, int dirfd, const char *comp, bool *stop_below)
+{
+	const struct branch *br = &ufs.br[b];
+	struct dir_markers m;
+	struct stat st;
+	int fd = openat2_beneath(dirfd, comp, O_PATH | O_NOFOLLOW);
+
+	if (fd == -ENOENT && br->honour_wh && wh_aufs_exists(dirfd, comp))
+		*stop_below = true;
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		*stop_below = true;
+		return br->honour_wh && wh_is_overlay_whiteout(&st) ? -ENOENT : -ENOTDIR;
+	}
+	if (br->honour_wh) {
+		wh_read_dir_markers(dirfd, comp, &m);
+		free(m.redirect);
+		*stop_below |= m.opaque;
+	}
+	return fd;
+}
+
+/* Opens the directory of a root-relative redirect path in branch b, one
+ * component at a time (see redirect_step); *leaf is its last component. */
+static int open_redirect_holder(unsigned int b, const char *redirect, const char **leaf,
+				bool *stop_below)
+{
+	const char *comp = redirect, *slash;
+	int dirfd = fcntl(ufs.br[b].fd, F_DUPFD_CLOEXEC, 0);
+
+	if (dirfd < 0)
+		return -errno;
+	while ((slash = strchr(comp, '/')) != NULL) {
+		char part[NAME_MAX + 1];
+		size_t len = (size_t)(slash - comp);
+		int fd;
+
+		if (len > NAME_MAX) {
+			close(dirfd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(part, comp, len);
+		part[len] = '\0';
+		comp = slash + 1;
+		if (len == 0)
+			continue; /* "a//b" */
+		fd = redirect_step(b, dirfd, part, stop_below);
+		close(dirfd);
+		if (fd < 0)
+			return fd;
+		dirfd = fd;
+	}
+	*leaf = comp;
+	return dirfd;
+}
+
 /* Opens the directory that holds the name in branch b: the parent's own
  * directory, or the directory named by a redirect. *leaf is the name to
- * use inside it (points into name or redirect). */
+ * use inside it (points into name or redirect).  *stop_below is set when
+ * the walk to a redirect's directory hides the branches below b. */
 static int open_holder(struct node *parent, unsigned int b, const char *name,
-		       const char *redirect, const char **leaf)
+		       const char *redirect, const char **leaf, bool *stop_below)
 {
-	const char *slash;
-	char *dir;
-	int fd;
-
 	if (!redirect) {
 		*leaf = name;
 		return node_open_dir(parent, b, 0);
 	}
-	slash = strrchr(redirect, '/');
-	if (!slash) {
-		*leaf = redirect;
-		return branch_open(b, ".", O_PATH | O_DIRECTORY);
-	}
-	*leaf = slash + 1;
-	dir = strndup(redirect, (size_t)(slash - redirect));
-	if (!dir)
-		return -ENOMEM;
-	fd = branch_open(b, dir, O_PATH | O_DIRECTORY);
-	free(dir);
-	return fd;
+	return open_redirect_holder(b, redirect, leaf, stop_below);
 }
 
 enum step { STEP_CONTINUE, STEP_STOP };
@@ -104,11 +160,12 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 			     struct resolved *r, enum step *next)
 {
 	const struct branch *br = &ufs.br[b];
-	const char *leaf;
+	const char *leaf = NULL;
 	struct stat st;
-	int dirfd = open_holder(parent, b, name, r->redirect, &leaf);
+	bool stop_below = false;
+	int dirfd = open_holder(parent, b, name, r->redirect, &leaf, &stop_below);
 
-	*next = STEP_CONTINUE;
+	*next = stop_below ? STEP_STOP : STEP_CONTINUE;
 	if (dirfd == -ENOENT || dirfd == -ENOTDIR)
 		return 0; /* the parent is not in this branch (any more) */
 	if (dirfd < 0)

@@ -248,7 +248,7 @@ char *node_path(const struct node *n, unsigned int b)
 	return path;
 }
 
-static int openat2_beneath(int dirfd, const char *path, int flags)
+int openat2_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)flags | O_CLOEXEC,

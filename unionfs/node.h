@@ -141,5 +141,8 @@ int node_make_shared(struct node *n);
  * RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so no symlink leads outside; paths
  * longer than PATH_MAX are resolved in pieces.  Returns fd or -errno. */
 int branch_open(unsigned int b, const char *path, int flags);
+/* openat2(dirfd, path) with RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS (path
+ * shorter than PATH_MAX).  Returns fd or -errno. */
+int openat2_beneath(int dirfd, const char *path, int flags);
 
 #endif

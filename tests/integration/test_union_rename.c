@@ -242,6 +242,32 @@ UTEST(rename, subdir_of_renamed_dir_keeps_content)
 	assert_str(ls(H.mnt, false), "leaf2\ntop2");
 }
 
+/* The redirect of a renamed directory is followed below its layer one
+ * component at a time, like overlayfs: an opaque parent in a middle layer
+ * hides what the bottom layer has at the old path (so the bottom's names
+ * neither show up nor block new ones), also after a remount. */
+UTEST(rename, redirect_stops_at_opaque_parent_in_middle_layer)
+{
+	mk_file(LO(0, "p/d/a"), "A", 0644);
+	mk_opq(fmt, LO(0, "p"));
+	mk_file(LO(1, "p/d/b"), "B", 0644);
+	mk_file(LO(1, "p/old"), "O", 0644);
+	h_mount(fmt, 2, NULL);
+	assert_str(ls(MN("p"), false), "d");
+	assert_str(ls(MN("p/d"), false), "a");
+	assert_ok(rename(MN("p/d"), MN("e")));
+	assert_str(ls(MN("e"), false), "a");
+	h_remount();
+	assert_str(ls(MN("e"), false), "a");
+	assert_errno(access(MN("e/b"), F_OK), ENOENT);
+	assert_ok(link(MN("e/a"), MN("e/b")));
+	assert_file(MN("e/b"), "A");
+	assert_str(ls(MN("e"), false), "a\nb");
+	h_remount();
+	assert_str(ls(MN("e"), false), "a\nb");
+	assert_file(MN("e/b"), "A");
+}
+
 UTEST(rename, redirect_dir_off_gives_exdev_and_changes_nothing)
 {
 	mk_file(LO(0, "d/x"), "X", 0644);
