@@ -47,6 +47,8 @@ struct run {
 	bool have_cg;
 	pid_t pid;
 	int pidfd, sock, fusefd, master, null, log_fd;
+	int listener, nsock;  /* the command's seccomp listener, the exec socket */
+	struct notify notify; /* answers them while the container runs */
 	int exec_code;        /* 126/127 when the command could not be exec'd */
 	char exec_err[ERRLEN];
 };
@@ -178,7 +180,7 @@ static __attribute__((noreturn)) void child_main(struct run *r, int sock)
 {
 	struct container *c = r->c;
 	struct exec_spec spec = { .argv = c->argv, .env = c->env, .workdir = c->workdir,
-				  .user = c->user, .tty_slave = -1, .sync = sock };
+				  .user = c->user, .tty_slave = -1, .sync = sock, .notify = true };
 	int keep[] = { sock, r->fusefd, r->null, r->log_fd };
 	char err[ERRLEN];
 
@@ -262,11 +264,14 @@ static void run_init(struct run *r, struct container *c)
 	memset(r, 0, sizeof(*r));
 	r->c = c;
 	r->pidfd = r->sock = r->fusefd = r->master = r->null = r->log_fd = -1;
+	r->listener = r->nsock = -1;
+	notify_init(&r->notify);
 }
 
 static void run_close(struct run *r)
 {
-	int *fds[] = { &r->pidfd, &r->sock, &r->fusefd, &r->master, &r->null, &r->log_fd };
+	int *fds[] = { &r->pidfd, &r->sock,   &r->fusefd,   &r->master,
+		       &r->null,  &r->log_fd, &r->listener, &r->nsock };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -277,6 +282,7 @@ static void run_close(struct run *r)
 		cg_container_free(&r->cg);
 	cg_host_free(&r->host);
 	r->have_cg = false;
+	notify_stop(&r->notify);
 }
 
 static int expect(struct run *r, int type, char *err, size_t errlen)
@@ -315,6 +321,10 @@ static int await_exec(struct run *r, char *err, size_t errlen)
 			r->master = fd;
 			continue;
 		}
+		if (m.type == SYNC_NOTIFY && fd >= 0 && r->listener < 0) {
+			r->listener = fd;
+			continue;
+		}
 		if (fd >= 0)
 			close(fd);
 		if (m.type != SYNC_ERROR)
@@ -349,7 +359,8 @@ static int start(struct run *r, char *err, size_t errlen)
 	/* Before the child exists: its setup runs under the policy too. */
 	if (cg_container_devices(&r->cg, err, errlen) < 0)
 		return -1;
-	if (!c->no_procfs && procfs_ensure(err, errlen) < 0)
+	r->nsock = notify_listen(c->id, err, errlen);
+	if (r->nsock < 0 || (!c->no_procfs && procfs_ensure(err, errlen) < 0))
 		return -1;
 	r->fusefd = union_open_fuse(err, errlen);
 	if (r->fusefd < 0)
@@ -426,8 +437,14 @@ static int wait_and_finish(struct run *r, int out_fd)
 	bool raw = c->tty && c->interactive && !c->detach && isatty(0);
 	bool oom = false;
 	struct cstate st;
-	int status = 0, code, lock;
+	int status = 0, code, lock, e;
 
+	/* Its listener and the exec socket now belong to the thread. */
+	e = notify_start(&r->notify, r->listener, r->nsock, &r->cg, r->pid);
+	r->listener = r->nsock = -1;
+	if (e < 0)
+		log_warn("cannot answer sysinfo(2) for %s (it gets ENOSYS): %s", c->name,
+			 errno_name(-e));
 	if (raw && tty_raw(0) < 0)
 		log_warn("cannot put the terminal in raw mode");
 	relay_run(r->pidfd, r->pid, r->master, c->tty && c->interactive && !c->detach ? 0 : -1,
@@ -442,6 +459,8 @@ static int wait_and_finish(struct run *r, int out_fd)
 		}
 	}
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	notify_stop(&r->notify);
+	notify_unlink(c->id);
 	if (r->have_cg && cg_container_oom_killed(&r->cg, &oom) < 0)
 		oom = false;
 	lock = state_lock(c->id);

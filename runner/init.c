@@ -248,7 +248,7 @@ void exec_command(const struct exec_spec *spec)
 	if (setgroups(0, NULL) < 0 || setgid(u.gid) < 0 || setuid(u.uid) < 0)
 		exec_fail(spec, EXIT_RUNNER, "switching to user %u:%u: %s", u.uid, u.gid,
 			  errno_name(errno));
-	if (security_seccomp(msg, sizeof(msg)) < 0)
+	if (security_seccomp(spec->notify ? spec->sync : -1, msg, sizeof(msg)) < 0)
 		exec_fail(spec, EXIT_RUNNER, "%s", msg);
 	/* execvp searches the PATH of our own environment. */
 	environ = env;
@@ -434,7 +434,9 @@ static __attribute__((noreturn)) void exec_joiner(struct exec_spec *spec, int fd
 	spawn_and_wait(spec, true);
 }
 
-static int exec_wait_start(int sock, int *master, char *err, size_t errlen, int *code)
+/* Until EOF (the command exec'd): its pty, its seccomp listener (handed on
+ * to the monitor over conn), or its error. */
+static int exec_wait_start(int sock, int conn, int *master, char *err, size_t errlen, int *code)
 {
 	struct sync_msg m;
 	int fd, r;
@@ -452,6 +454,11 @@ static int exec_wait_start(int sock, int *master, char *err, size_t errlen, int 
 		}
 		if (m.type == SYNC_PTY) {
 			*master = fd;
+		} else if (m.type == SYNC_NOTIFY && fd >= 0) {
+			if (conn < 0 || notify_pass(conn, fd) < 0)
+				log_warn("the monitor did not take the seccomp listener: "
+					 "sysinfo(2) gets ENOSYS");
+			close(fd);
 		} else if (m.type == SYNC_ERROR) {
 			snprintf(err, errlen, "%s", m.text);
 			*code = m.code ? m.code : EXIT_RUNNER;
@@ -496,7 +503,7 @@ static int exec_wait(pid_t pid, int master, bool tty, bool interactive)
 /* Forks the joiner with the namespaces in fds (closed here on every path)
  * and returns the command's exit status. */
 static int exec_start(const struct container *c, struct exec_spec *spec, int fds[NNS + 1],
-		      struct cg_container *cg, bool tty, bool interactive)
+		      struct cg_container *cg, int conn, bool tty, bool interactive)
 {
 	char err[ERRLEN], **env = env_merge(c->env, spec->env);
 	int sv[2] = { -1, -1 }, null = open("/dev/null", O_RDONLY | O_CLOEXEC), master, code;
@@ -511,11 +518,14 @@ static int exec_start(const struct container *c, struct exec_spec *spec, int fds
 		spec->stdio[0] = interactive ? -1 : null;
 		spec->tty_slave = -1;
 		spec->sync = sv[1];
+		spec->notify = conn >= 0;
 		pid = fork();
 		if (pid < 0)
 			log_error("fork: %s", errno_name(errno));
 		if (pid == 0) {
 			close(sv[0]);
+			if (conn >= 0)
+				close(conn);
 			exec_joiner(spec, fds, cg, tty);
 		}
 	}
@@ -525,7 +535,7 @@ static int exec_start(const struct container *c, struct exec_spec *spec, int fds
 	if (pid > 0) {
 		/* An exec error is reported here; the joiner then exits with
 		 * its code (126/127), which is what we return. */
-		if (exec_wait_start(sv[0], &master, err, sizeof(err), &code) < 0)
+		if (exec_wait_start(sv[0], conn, &master, err, sizeof(err), &code) < 0)
 			log_error("%s", err);
 		close(sv[0]);
 		code = exec_wait(pid, master, tty, interactive);
@@ -563,7 +573,13 @@ int container_exec(const char *id, struct exec_spec *spec, bool tty, bool intera
 		log_error("container %s is not running", c.name ?: id);
 		close_fds(fds, NNS + 1);
 	} else {
-		code = exec_start(&c, spec, fds, &cg, tty, interactive);
+		/* No monitor (it died): a filter without the notify rules,
+		 * rather than calls that fail with ENOSYS. */
+		int conn = notify_connect(id);
+
+		code = exec_start(&c, spec, fds, &cg, conn, tty, interactive);
+		if (conn >= 0)
+			close(conn);
 	}
 	cg_container_free(&cg);
 	cg_host_free(&h);

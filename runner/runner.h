@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "cgroup_write.h"
@@ -155,8 +157,10 @@ int procfs_bind_sys(int rootfd, char *err, size_t errlen);
 int security_mask_paths(char *err, size_t errlen);
 /* rlimits, no_new_privs, capability bounding set and sets; not seccomp. */
 int security_restrict(char *err, size_t errlen);
-/* The default seccomp filter (last step before exec). */
-int security_seccomp(char *err, size_t errlen);
+/* The default seccomp filter (last step before exec). notify_sock >= 0:
+ * sysinfo and sched_getaffinity go to a listener, which is sent over it
+ * (SYNC_NOTIFY) for the monitor to answer (notify.c). */
+int security_seccomp(int notify_sock, char *err, size_t errlen);
 /* Drops every capability (pid 1 needs none once the command runs). */
 int security_drop_all_caps(void);
 
@@ -170,6 +174,8 @@ struct exec_spec {
 	int stdio[3];       /* fds to put on 0, 1, 2; -1: keep */
 	int tty_slave;      /* -1: no controlling terminal */
 	int sync;           /* channel for an exec error, -1: none */
+	bool notify;        /* filter sysinfo/sched_getaffinity to a listener sent
+			     * over sync as SYNC_NOTIFY (notify.c) */
 };
 /* Never returns: sets the user, workdir, environment, then execs; on
  * failure sends the error on spec->sync and exits 126/127. */
@@ -188,6 +194,40 @@ __attribute__((noreturn)) void init_loop(pid_t cmd);
 /* `strata exec`. Returns the exit status. */
 int container_exec(const char *id, struct exec_spec *spec, bool tty, bool interactive);
 
+/* ---- notify.c ---- */
+/* The monitor's answers to the container's sysinfo(2) and
+ * sched_getaffinity(2) (seccomp user notification), on a thread. */
+struct pollfd;
+struct notify {
+	pthread_t thread;
+	bool running, stopping;
+	int stop[2];                    /* a pipe that ends the thread's poll */
+	struct pollfd *pfd;             /* listeners, the exec socket, its clients */
+	int *kind;
+	size_t n, cap;
+	const struct cg_container *cg;  /* the container's (for its task count) */
+	unsigned long long init_start;  /* its init's start (clock ticks after boot) */
+	struct cg_host host;
+	struct cg_cpu cpu;              /* scratch: too big for the stack */
+	struct seccomp_notif req;
+	struct seccomp_notif_resp resp;
+};
+/* $STRATA_RUN/<id>/notify, where `strata exec` sends its listener; the
+ * listening socket (CLOEXEC) or -1 after err. */
+int notify_listen(const char *id, char *err, size_t errlen);
+void notify_unlink(const char *id);
+/* A connection to that socket, -1 when no monitor listens. */
+int notify_connect(const char *id);
+/* Sends a listener over a connection or the setup channel. */
+int notify_pass(int sock, int listener);
+void notify_init(struct notify *n);
+/* Serves filter (a listener) and sock (notify_listen's; -1: none), both
+ * taken over even on failure; init is the container's pid 1. 0 or -errno. */
+int notify_start(struct notify *n, int filter, int sock, const struct cg_container *cg,
+		 pid_t init);
+/* Ends the thread and closes everything (idempotent). */
+void notify_stop(struct notify *n);
+
 /* ---- tty.c ---- */
 /* The parent/child channel (SOCK_SEQPACKET): small typed messages, some
  * carrying one fd. */
@@ -197,6 +237,7 @@ enum sync_type {
 	SYNC_UNION_READY,      /* parent: strata-unionfs is serving */
 	SYNC_PTY,              /* child: the pty master (fd) */
 	SYNC_ERROR,            /* child: setup failed; code = exit status */
+	SYNC_NOTIFY,           /* command: its seccomp listener (fd) */
 };
 struct sync_msg {
 	int type;

@@ -213,7 +213,36 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
 	return 0;
 }
 
-int security_seccomp(char *err, size_t errlen)
+/* The monitor answers these two with the container's numbers (notify.c). */
+static int add_notify_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+	static const int calls[] = { SCMP_SYS(sysinfo), SCMP_SYS(sched_getaffinity) };
+
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		int r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, calls[i], 0);
+
+		if (r < 0)
+			return FAIL("seccomp notify rule: %s", errno_name(-r));
+	}
+	return 0;
+}
+
+/* The listener goes to the monitor; we keep no copy (it is CLOEXEC
+ * anyway): the kernel fails the calls with ENOSYS once no one holds it. */
+static int pass_listener(scmp_filter_ctx ctx, int sock, char *err, size_t errlen)
+{
+	int fd = seccomp_notify_fd(ctx), r;
+
+	if (fd < 0)
+		return FAIL("seccomp listener: %s", errno_name(-fd));
+	r = notify_pass(sock, fd);
+	if (r < 0)
+		r = FAIL("passing the seccomp listener: %s", errno_name(errno));
+	close(fd);
+	return r;
+}
+
+int security_seccomp(int notify_sock, char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int r;
@@ -228,15 +257,17 @@ int security_seccomp(char *err, size_t errlen)
 	r = seccomp_arch_add(ctx, SCMP_ARCH_X32);
 	if (r < 0 && r != -EEXIST && r != -EINVAL)
 		goto fail;
-	if (add_rules(ctx, err, errlen) < 0) {
+	if (add_rules(ctx, err, errlen) < 0 ||
+	    (notify_sock >= 0 && add_notify_rules(ctx, err, errlen) < 0)) {
 		seccomp_release(ctx);
 		return -1;
 	}
 	r = seccomp_load(ctx);
 	if (r < 0)
 		goto fail;
+	r = notify_sock >= 0 ? pass_listener(ctx, notify_sock, err, errlen) : 0;
 	seccomp_release(ctx);
-	return 0;
+	return r;
 fail:
 	seccomp_release(ctx);
 	return FAIL("loading the seccomp filter: %s", errno_name(-r));

@@ -113,3 +113,42 @@ RTEST(cgroup, device_policy)
 		  "exec: a disallowed device opened (exit %d):\n%s", r, out);
 	cr_assert_eq(rn_strata(out, sizeof(out), "rm -f dv"), 0, "%s", out);
 }
+
+/* busybox free's "Mem:" total (kB, from sysinfo(2)); 0 when missing. */
+static unsigned long free_total(const char *text)
+{
+	const char *m = strstr(text, "Mem:");
+
+	return m ? strtoul(m + 4, NULL, 10) : 0;
+}
+
+/* sysinfo(2) and sched_getaffinity(2) answered by the monitor (seccomp
+ * user notification): busybox free and uptime, nproc under --cpus. */
+RTEST(cgroup, sysinfo_and_affinity)
+{
+	char *host = rn_slurp("/proc/meminfo"), *t;
+	unsigned long host_total = host && (t = strstr(host, "MemTotal:")) ? strtoul(t + 9, NULL, 10) : 0;
+	int r;
+
+	free(host);
+	r = rn_strata(out, sizeof(out), "run --rm -m 64m busybox sh -c 'free; uptime'");
+	cr_assert_eq(r, 0, "exit %d:\n%s", r, out);
+	cr_expect_eq(free_total(out), 65536, "free total not 64 MiB:\n%s", out);
+	cr_expect(strstr(out, "up 0 min") || strstr(out, "up 1 min"), "uptime not the container's:\n%s", out);
+	r = rn_strata(out, sizeof(out), "run --rm --cpus 1 busybox nproc");
+	cr_expect(r == 0 && !strcmp(out, "1\n"), "nproc under --cpus 1 (exit %d): %s", r, out);
+	r = rn_strata(out, sizeof(out), "run --rm busybox free");
+	cr_expect(r == 0 && free_total(out) == host_total, "free without limits (host %lu):\n%s",
+		  host_total, out);
+	/* exec'd processes are answered too, even once `strata exec` is gone. */
+	r = rn_strata(out, sizeof(out), "run -d --name si -m 32m busybox sleep 600");
+	cr_assert_eq(r, 0, "%s", out);
+	r = rn_strata(out, sizeof(out), "exec si free");
+	cr_expect(r == 0 && free_total(out) == 32768, "exec free (exit %d):\n%s", r, out);
+	r = rn_strata(out, sizeof(out), "exec si sh -c '(sleep 1; free >/tmp/f) >/dev/null 2>&1 &'");
+	cr_expect_eq(r, 0, "%s", out);
+	rn_msleep(2500);
+	r = rn_strata(out, sizeof(out), "exec si cat /tmp/f");
+	cr_expect(r == 0 && free_total(out) == 32768, "orphan of exec: free (exit %d):\n%s", r, out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm -f si"), 0, "%s", out);
+}
