@@ -224,20 +224,32 @@ static uint64_t guint(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
 }
 
+/* An array of strings; anything else (a damaged file) reads as missing,
+ * as does an element that is not a string: half a command is no command. */
 static char **gstrv(json_object *o, const char *key, size_t *count)
 {
 	json_object *a;
 	size_t n;
 	char **v;
 
+	if (count)
+		*count = 0;
 	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
 		return NULL;
 	n = json_object_array_length(a);
+	for (size_t i = 0; i < n; i++)
+		if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_string))
+			return NULL;
 	v = calloc(n + 1, sizeof(*v));
 	if (!v)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		v[i] = strdup(json_object_get_string(json_object_array_get_idx(a, i)));
+		if (!v[i]) {
+			strv_free(v);
+			return NULL;
+		}
+	}
 	if (count)
 		*count = n;
 	return v;
@@ -361,7 +373,9 @@ int config_load(const char *id, struct container *c)
 	c->net_host = gbool(o, "net_host");
 	limits_parse(json_object_object_get_ex(o, "limits", &lim) ? lim : NULL, &c->limits);
 	c->cpus = json_object_object_get_ex(o, "cpus", &lim) ? json_object_get_double(lim) : 0;
-	if (json_object_object_get_ex(o, "volumes", &vols)) {
+	/* json-c aborts on an array call on anything else. */
+	if (json_object_object_get_ex(o, "volumes", &vols) &&
+	    json_object_is_type(vols, json_type_array)) {
 		size_t n = json_object_array_length(vols);
 
 		c->vols = calloc(n ? n : 1, sizeof(*c->vols));

@@ -213,3 +213,27 @@ RTEST(lifecycle, detach_keeps_no_caller_fd)
 		  "timeout 30 sh -c '\"$STRATA_BIN\" run --rm busybox true 3>&1 | cat >/dev/null'");
 	cr_expect_eq(r, 0, "a daemon held the caller's pipe open (%d): %s", r, out);
 }
+
+/* A damaged config.json (wrong types where arrays and strings belong) is
+ * read as missing fields: ps, inspect and rm -f report, never crash. */
+RTEST(lifecycle, corrupt_config)
+{
+	char id[65];
+	int r = rn_strata(out, sizeof(out), "run -d --name bad busybox sleep 600");
+
+	cr_assert_eq(r, 0, "%s", out);
+	rn_id("bad", id);
+	r = rn_sh(out, sizeof(out),
+		  "python3 -c 'import json,sys; f=sys.argv[1]; c=json.load(open(f)); "
+		  "c.update(volumes=5, argv=[None, 7], env={\"a\": 1}, limits=[1]); "
+		  "json.dump(c, open(f, \"w\"))' %s/%s/config.json",
+		  rn_run(), id);
+	cr_assert_eq(r, 0, "editing config.json: %s", out);
+	r = rn_strata(out, sizeof(out), "ps -a");
+	cr_expect(r == 0 && strstr(out, "bad"), "ps -a (exit %d):\n%s", r, out);
+	r = rn_strata(out, sizeof(out), "inspect bad");
+	cr_expect(r >= 0 && r < 128, "inspect crashed (exit %d):\n%s", r, out);
+	r = rn_strata(out, sizeof(out), "rm -f bad");
+	cr_expect_eq(r, 0, "rm -f (exit %d):\n%s", r, out);
+	rn_assert_gone(id, 0);
+}
