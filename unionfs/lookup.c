@@ -304,8 +304,10 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
 		resolved_free(&r);
 		return -ENOENT;
 	}
-	if (S_ISREG(r.st.st_mode) && r.branch == 0 && r.st.st_nlink > 1) {
-		/* Every name of an upper hard link leads to one node. */
+	if (S_ISREG(r.st.st_mode) && r.branch == 0) {
+		/* Every name of an upper hard link leads to one node, also
+		 * once the other names are gone (st_nlink back to 1): the
+		 * kernel may still hold that node, with its page cache. */
 		n = node_find_linked(r.st.st_ino);
 		if (n) {
 			*st = r.st;

@@ -474,12 +474,16 @@ void node_set_gone(struct node *n, const struct stat *st)
 /* Hard-linked upper files, by inode number: rare, so one lock is enough. */
 static struct node *linked_nodes;
 static pthread_mutex_t linked_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Entries in linked_nodes, read without the lock: most unions have none. */
+static unsigned int linked_count;
 
 struct node *node_find_linked(ino_t ino)
 {
 	struct node *n;
 	uint64_t refs;
 
+	if (__atomic_load_n(&linked_count, __ATOMIC_ACQUIRE) == 0)
+		return NULL;
 	pthread_mutex_lock(&linked_lock);
 	HASH_FIND(link_hh, linked_nodes, &ino, sizeof(ino), n);
 	/* A node whose count already reached zero is being freed: take a
@@ -526,6 +530,7 @@ int node_make_shared(struct node *n)
 		__atomic_store_n(&n->self_fd, fd, __ATOMIC_RELEASE);
 		HASH_ADD(link_hh, linked_nodes, backing_ino, sizeof(n->backing_ino), n);
 		n->in_links = true;
+		__atomic_add_fetch(&linked_count, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&linked_lock);
 	return 0;
@@ -536,8 +541,10 @@ static void unshare_node(struct node *n)
 	if (n->self_fd < 0)
 		return;
 	pthread_mutex_lock(&linked_lock);
-	if (n->in_links)
+	if (n->in_links) {
 		HASH_DELETE(link_hh, linked_nodes, n);
+		__atomic_sub_fetch(&linked_count, 1, __ATOMIC_RELEASE);
+	}
 	n->in_links = false;
 	pthread_mutex_unlock(&linked_lock);
 	close(n->self_fd);

@@ -109,6 +109,37 @@ static const char *targets[] = {
 	"x",
 };
 
+/* Once the other names of an upper hard link are gone (st_nlink back to
+ * 1), a fresh lookup of the remaining name must still lead to the node the
+ * kernel already has for the file: a second node would have a page cache
+ * and attributes of its own, and a descriptor held on the first would miss
+ * changes made through the name (kernel overlayfs has one inode). */
+UTEST(links, last_name_of_hard_link_keeps_the_open_inode)
+{
+	char buf[64];
+	struct stat st;
+	h_mount(fmt, 1, NULL);
+	spew(MN("a"), "hello");
+	assert_ok(link(MN("a"), MN("b")));
+	int fd = open(MN("a"), O_RDONLY);
+	cr_assert(fd >= 0, "open: %s", strerror(errno));
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 5);
+	assert_ok(unlink(MN("a")));
+	/* Past the entry timeout (1 s), "b" is looked up again. */
+	usleep(1200 * 1000);
+	assert_ok(fstat(fd, &st));
+	cr_assert_eq(st.st_nlink, 1);
+	cr_assert_eq(try_spew(MN("b"), "HE", O_WRONLY), 0);
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 5);
+	cr_assert(memcmp(buf, "HEllo", 5) == 0, "held fd reads \"%.5s\"", buf);
+	assert_ok(truncate(MN("b"), 2));
+	assert_ok(fstat(fd, &st));
+	cr_assert_eq(st.st_size, 2);
+	cr_assert_eq(pread(fd, buf, sizeof(buf), 0), 2);
+	close(fd);
+	assert_file(MN("b"), "HE");
+}
+
 UTEST(links, symlink_targets_byte_for_byte)
 {
 	size_t nt = sizeof targets / sizeof *targets;
