@@ -111,6 +111,10 @@ static int prepare(struct container *c, char *err, size_t errlen)
 	}
 	if (rootfs_etc_files(c, err, errlen) < 0)
 		return -1;
+	/* Who sets it up: ps reports a created container whose runner died
+	 * as exited (state_refresh). */
+	st.monitor = getpid();
+	st.monitor_start = proc_start_time(st.monitor);
 	e = config_save(c);
 	if (!e)
 		e = state_save(c->id, &st);
@@ -540,6 +544,8 @@ static int run_detached(struct run *r)
 		default:
 			_exit(0); /* the monitor is re-parented, our caller goes on */
 		}
+		if (state_set_monitor(c->id, getpid()) < 0)
+			log_warn("cannot record the monitor of %s", c->name);
 		snprintf(logp, sizeof(logp), "%s/%s/log", run_dir(), c->id);
 		r->log_fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (r->log_fd < 0) {

@@ -488,6 +488,22 @@ static unsigned long long stat_of(pid_t pid, bool *zombie)
 	return t;
 }
 
+int state_set_monitor(const char *id, pid_t pid)
+{
+	struct cstate s;
+	int fd = state_lock(id), e = -1;
+
+	if (fd < 0)
+		return -1;
+	if (state_load(id, &s) == 0 && s.status == ST_CREATED) {
+		s.monitor = pid;
+		s.monitor_start = proc_start_time(pid);
+		e = state_save(id, &s);
+	}
+	state_unlock(fd);
+	return e < 0 ? -1 : 0;
+}
+
 unsigned long long proc_start_time(pid_t pid)
 {
 	bool zombie;
@@ -505,21 +521,30 @@ bool proc_alive(pid_t pid, unsigned long long start)
 	return now && !zombie && (!start || now == start);
 }
 
+/* Nobody is left to record how it ended: a running container whose init
+ * and monitor are gone, or a created one whose runner died during setup
+ * (its child dies with it, or is killed by rm). A created state without a
+ * monitor (older runners) is left alone. */
+static bool orphaned(const struct cstate *s)
+{
+	if (s->status == ST_RUNNING)
+		return !proc_alive(s->pid, s->pid_start) && !proc_alive(s->monitor, s->monitor_start);
+	return s->status == ST_CREATED && s->monitor > 0 &&
+	       !proc_alive(s->monitor, s->monitor_start);
+}
+
 int state_refresh(const char *id, struct cstate *s)
 {
 	int fd;
 
 	if (state_load(id, s) < 0)
 		return -1;
-	if (s->status != ST_RUNNING || proc_alive(s->pid, s->pid_start) ||
-	    proc_alive(s->monitor, s->monitor_start))
+	if (!orphaned(s))
 		return 0;
-	/* Nobody is left to record how it ended. */
 	fd = state_lock(id);
 	if (fd < 0)
 		return -1;
-	if (state_load(id, s) == 0 && s->status == ST_RUNNING &&
-	    !proc_alive(s->monitor, s->monitor_start)) {
+	if (state_load(id, s) == 0 && orphaned(s)) {
 		s->status = ST_EXITED;
 		s->exit_code = -1;
 		now_rfc3339(s->finished, sizeof(s->finished));

@@ -72,6 +72,9 @@ int container_resolve(const char *ref, char id[ID_LEN + 1], char *err, size_t er
 char **container_list(void);
 
 /* Process start time from /proc/PID/stat (0 when gone). */
+/* Records pid as the one setting up a created container (the -d monitor
+ * takes over from its caller). */
+int state_set_monitor(const char *id, pid_t pid);
 unsigned long long proc_start_time(pid_t pid);
 bool proc_alive(pid_t pid, unsigned long long start);
 

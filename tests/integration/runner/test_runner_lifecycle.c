@@ -237,3 +237,31 @@ RTEST(lifecycle, corrupt_config)
 	cr_expect_eq(r, 0, "rm -f (exit %d):\n%s", r, out);
 	rn_assert_gone(id, 0);
 }
+
+/* A `created` container whose runner died during setup is shown exited,
+ * not Created forever (its state names the runner, which is gone). */
+RTEST(lifecycle, created_with_dead_runner)
+{
+	char id[65], v[64];
+	pid_t dead = fork();
+	int r;
+
+	cr_assert(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	r = rn_strata(out, sizeof(out), "run --name half2 busybox true");
+	cr_assert_eq(r, 0, "%s", out);
+	rn_id("half2", id);
+	/* What a runner killed before its child ran leaves: a created state
+	 * naming it as the monitor. */
+	r = rn_sh(out, sizeof(out), "f=%s/%s/state.json; python3 -c 'import json,sys; f=sys.argv[1]; "
+		  "s=json.load(open(f)); s.update(status=\"created\", monitor=%d, monitor_start=1); "
+		  "json.dump(s, open(f, \"w\"))' $f", rn_run(), id, (int)dead);
+	cr_assert_eq(r, 0, "%s", out);
+	cr_expect(rn_inspect("half2", "State.Status", v, sizeof(v)) && !strcmp(v, "exited"),
+		  "status %s", v);
+	r = rn_strata(out, sizeof(out), "ps -a");
+	cr_expect(r == 0 && strstr(out, "half2") && !strstr(out, "Created"), "ps -a:\n%s", out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "rm half2"), 0, "%s", out);
+}
