@@ -352,9 +352,10 @@ int node_getattr(struct node *n, struct stat *st)
 			return -errno;
 	} else if (!n->hashed) {
 		/* The name is gone (unlinked, renamed over) and may even
-		 * lead to another object now: only an open file still
-		 * reaches this one. */
-		int err = node_fstat_open(n, st);
+		 * lead to another object now: only an open file, or the
+		 * cached fd of a directory, still reaches this one (whose
+		 * size after removal depends on the backing filesystem). */
+		int err = S_ISDIR(n->type) ? node_fstat_cached_dir(n, st) : node_fstat_open(n, st);
 
 		if (err == -ENOENT && n->has_gone_st) {
 			pthread_mutex_lock(&n->lock);

@@ -359,6 +359,15 @@ static void drop_dirfds(struct node *n)
 	n->dirfds = NULL;
 }
 
+int node_fstat_cached_dir(const struct node *n, struct stat *st)
+{
+	int fd = cached_dirfd(n, n->branch);
+
+	if (fd < 0)
+		return -ENOENT;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
 /* One component below the parent's cached fd when there is one, else the
  * whole path from the branch root. */
 static int open_dir_uncached(struct node *n, unsigned int b)

@@ -107,6 +107,9 @@ char *node_path(const struct node *n, unsigned int b);
  * Served from the node's fd cache when it can be.  Returns a new fd the
  * caller closes, or -errno. */
 int node_open_dir(struct node *n, unsigned int b, int flags);
+/* fstat of the directory n in its top branch through the fd cache only (it
+ * follows the object after its name is gone); -ENOENT when not cached. */
+int node_fstat_cached_dir(const struct node *n, struct stat *st);
 /* Opens parent of n in branch b (O_PATH|O_DIRECTORY) and returns the fd;
  * *name is set to a malloc'ed copy of n's name, consistent with the fd. */
 int node_open_parent(struct node *n, unsigned int b, char **name);

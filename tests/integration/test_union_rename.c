@@ -268,6 +268,39 @@ UTEST(rename, redirect_stops_at_opaque_parent_in_middle_layer)
 	assert_file(MN("e/b"), "A");
 }
 
+/* A directory held open and then renamed over (or removed) reports what
+ * its backing object reports, as kernel overlayfs does: the backing
+ * filesystem decides its size afterwards, not the union. */
+UTEST(rename, held_dir_renamed_over_keeps_backing_attributes)
+{
+	struct stat st, bst;
+	mk_dir(LO(0, "low"), 0750);
+	h_mount(fmt, 1, NULL);
+	assert_ok(mkdir(MN("d"), 0700));
+	assert_ok(mkdir(MN("x"), 0755));
+	assert_ok(mkdir(MN("y"), 0755));
+	int fd = open(MN("d"), O_RDONLY | O_DIRECTORY);
+	int bfd = open(UP("d"), O_PATH | O_DIRECTORY);
+	int lfd = open(MN("low"), O_RDONLY | O_DIRECTORY);
+	cr_assert(fd >= 0 && bfd >= 0 && lfd >= 0, "open: %s", strerror(errno));
+	assert_ok(rename(MN("x"), MN("d")));
+	assert_ok(fstat(fd, &st));
+	assert_ok(fstat(bfd, &bst));
+	cr_assert(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700, "mode %o", st.st_mode);
+	cr_assert_eq(st.st_size, bst.st_size, "size %lld, backing %lld", (long long)st.st_size,
+		     (long long)bst.st_size);
+	/* a lower directory renamed over keeps its lower attributes */
+	assert_ok(stat(LO(0, "low"), &bst));
+	assert_ok(rename(MN("y"), MN("low")));
+	assert_ok(fstat(lfd, &st));
+	cr_assert(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750, "mode %o", st.st_mode);
+	cr_assert_eq(st.st_size, bst.st_size, "size %lld, lower %lld", (long long)st.st_size,
+		     (long long)bst.st_size);
+	close(fd);
+	close(bfd);
+	close(lfd);
+}
+
 UTEST(rename, redirect_dir_off_gives_exdev_and_changes_nothing)
 {
 	mk_file(LO(0, "d/x"), "X", 0644);
