@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/procfs.sh: /proc virtualizers, open+read+close per second of each
 # file from a process inside a memory-limited cgroup, 1 and 8 readers,
-# systems interleaved. Run by bench/run.sh.
+# systems interleaved and rotated per repetition. Run by bench/run.sh.
 GROUP=procfs
 . "$(dirname "$0")/lib.sh"
 
@@ -12,8 +12,8 @@ FILES=(meminfo cpuinfo stat uptime loadavg)
 READERS=(1 8)
 case $BENCH_MODE in
 smoke) SECS=0.1 ;;
-quick) SECS=0.4 ;;
-full) SECS=1 ;;
+quick) SECS=0.25 ;;
+full) SECS=0.5 ;;
 esac
 LIMIT_KB=262144
 
@@ -92,7 +92,8 @@ done
 for ((REP = 1; REP <= BENCH_REPS; REP++)); do
 	for f in "${FILES[@]}"; do
 		for n in "${READERS[@]}"; do
-			for sys in "${SYSTEMS[@]}"; do
+			for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
+				sys=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
 				timed "${IN_CG[@]}" "$TOOL" procread -n "$n" -t "$SECS" "$(root_of "$sys")/$f" "${KEYWORD[$f]}"
 				val=$(cat "$OUTF")
 				expect "reads" "${val:+read}" read

@@ -174,7 +174,7 @@ chart() {
 	command -v gnuplot >/dev/null || { echo "report.sh: no gnuplot, no chart" >&2; return 0; }
 	cols=$(awk 'NR == 1 { print NF }' "$OUT/$g.dat")
 	gnuplot <<EOF 2>"$OUT/$g.gnuplot.log"
-set terminal svg size 1100,520 dynamic font "sans,11"
+set terminal svg size 1100,520 dynamic noenhanced font "sans,11"
 set output "$OUT/$g.svg"
 set title "$title"
 set ylabel "$ylabel"

@@ -46,7 +46,7 @@ done
 case $MODE in
 smoke) DEF_REPS=1 RUNNER_RUNS=5 ;;
 quick) DEF_REPS=2 RUNNER_RUNS=20 ;;
-full) DEF_REPS=5 RUNNER_RUNS=100 ;;
+full) DEF_REPS=3 RUNNER_RUNS=100 ;;
 esac
 REPS=${REPS:-$DEF_REPS}
 [[ -n $OUT ]] || OUT=$BENCH_DIR/results/$MODE-$(date +%Y%m%d-%H%M%S)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/runner.sh: container start to exit of busybox /bin/true, systems
-# interleaved, BENCH_RUNNER_RUNS runs each. Run by bench/run.sh inside a
-# private mount namespace (unshare -m): crun 1.8 refuses a hybrid cgroup
-# layout, so on a hybrid host /sys/fs/cgroup/unified is unmounted there,
-# for every system alike.
+# interleaved and rotated per round, BENCH_RUNNER_RUNS runs each. Run by
+# bench/run.sh inside a private mount namespace (unshare -m): crun 1.8
+# refuses a hybrid cgroup layout, so on a hybrid host
+# /sys/fs/cgroup/unified is unmounted there, for every system alike.
 GROUP=runner
 . "$(dirname "$0")/lib.sh"
 
@@ -146,7 +146,8 @@ done
 log "warm-up, then $RUNS runs of ${SYSTEMS[*]}"
 for sys in "${SYSTEMS[@]}"; do for _ in 1 2 3; do run_once "$sys"; done; done
 for ((REP = 1; REP <= RUNS; REP++)); do
-	for sys in "${SYSTEMS[@]}"; do
+	for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
+		sys=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
 		run_once "$sys"
 		RC=$S
 		expect "exit status" "$S" 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/union.sh: union filesystems, one fresh mount per measurement,
-# systems interleaved (A B C D, A B C D, ...). Run by bench/run.sh.
+# systems interleaved and rotated (A B C D, B C D A, ...) so that none
+# always runs first or always follows the same one. Run by bench/run.sh.
 GROUP=union
 . "$(dirname "$0")/lib.sh"
 
@@ -22,30 +23,54 @@ done
 case $BENCH_MODE in
 smoke)
 	TREE_TARGET=500 LARGE=$((8 << 20)) SMALL=$((2 << 20))
-	SMALLF=200 UNTAR_N=200 UNLINK_N=100 RENAME_N=20 FIO_LOOPS=1
+	SMALLF=200 UNTAR_N=200 UNLINK_N=100 RENAME_N=20 FIO_N=2048 IMG_SIZE=1G
 	SOURCES=(/usr/include/linux)
 	;;
 quick)
 	TREE_TARGET=10000 LARGE=$((256 << 20)) SMALL=$((16 << 20))
-	SMALLF=2000 UNTAR_N=2000 UNLINK_N=1000 RENAME_N=200 FIO_LOOPS=4
+	SMALLF=2000 UNTAR_N=2000 UNLINK_N=1000 RENAME_N=200 FIO_N=16384 IMG_SIZE=6G
 	SOURCES=(/usr/include /usr/share/perl5 /usr/share/perl)
 	;;
 full)
 	TREE_TARGET=50000 LARGE=$((1 << 30)) SMALL=$((64 << 20))
-	SMALLF=10000 UNTAR_N=10000 UNLINK_N=5000 RENAME_N=1000 FIO_LOOPS=4
+	SMALLF=10000 UNTAR_N=10000 UNLINK_N=5000 RENAME_N=1000 FIO_N=65536 IMG_SIZE=16G
 	SOURCES=(/usr/include /usr/share/perl5 /usr/share/perl /usr/lib/x86_64-linux-gnu/perl
 		/usr/lib/python3 /usr/share/man /usr/share/doc /usr/share/locale)
 	;;
 esac
 
-# Layers: reused across runs when BENCH_LAYERS is set (--keep-layers) and
-# its stamp matches these parameters.
-LAYOUT_VERSION=3
+# Everything the unions touch (layers, uppers, the native tree) lives on a
+# dedicated ext4 (default mkfs.ext4, with a journal) on a direct-I/O loop
+# device: the same file system for every system, and none of the host
+# root's history (this VM's root ext4 has no journal, and its inode
+# allocator slows down for a minute after many deletions). The layers and
+# the image are reused across runs with BENCH_LAYERS (--keep-layers) when
+# the stamp matches these parameters. BENCH_NO_LOOP=1: use BENCH_WORK.
+LAYOUT_VERSION=4
 STAMP="v$LAYOUT_VERSION $TREE_TARGET $LARGE $SMALL $UNTAR_N $UNLINK_N $RENAME_N ${SOURCES[*]}"
-L=${BENCH_LAYERS:-$BENCH_WORK/layers}
+if [[ ${BENCH_NO_LOOP:-0} == 1 ]]; then
+	FS=${BENCH_LAYERS:-$BENCH_WORK/fs}
+	mkdir -p "$FS"
+	FS_DESC="the scratch directory's file system ($(findmnt -n -o FSTYPE -T "$FS"))"
+else
+	IMG=${BENCH_LAYERS:+$BENCH_LAYERS.img}
+	IMG=${IMG:-$BENCH_WORK/union.img}
+	FS=$BENCH_WORK/fs
+	mkdir -p "$FS"
+	if [[ ! -f $IMG || ! -f $IMG.stamp || $(cat "$IMG.stamp") != "$STAMP" ]]; then
+		rm -f "$IMG" "$IMG.stamp"
+		truncate -s "$IMG_SIZE" "$IMG" && mkfs.ext4 -q -F "$IMG" || { log "mkfs.ext4 failed"; exit 1; }
+	fi
+	LOOPDEV=$(losetup --direct-io=on -f --show "$IMG") || { log "losetup failed"; exit 1; }
+	push_cleanup "losetup -d $LOOPDEV"
+	mount "$LOOPDEV" "$FS" || { log "cannot mount $IMG"; exit 1; }
+	push_cleanup "umount_path '$FS'"
+	FS_DESC="ext4 (mkfs.ext4 defaults, $IMG_SIZE image) on a direct-I/O loop device over the scratch directory"
+fi
+L=$FS/layers
 L1=$L/l1 L2=$L/l2 NATIVE=$L/native
-D=$BENCH_WORK/union
-U=$D/upper W=$D/work MP=$D/merged
+D=$FS/union
+U=$D/upper W=$D/work MP=$BENCH_WORK/merged
 mkdir -p "$D" "$MP"
 
 count_entries() { find "$@" 2>/dev/null | wc -l; }
@@ -120,6 +145,8 @@ build_layers() {
 	} >"$L/expect.env"
 	rm -f "$L/w"
 	echo "$STAMP" >"$L/stamp"
+	[[ -n ${IMG:-} ]] && echo "$STAMP" >"$IMG.stamp"
+	return 0
 }
 
 if [[ -f $L/stamp && $(cat "$L/stamp") == "$STAMP" && -f $L/expect.env ]]; then
@@ -147,12 +174,13 @@ OPT_FUSE_OVERLAYFS="lowerdir=$L2:$L1,upperdir=$U,workdir=$W,noacl"
 OPT_UNIONFS="cow,hide_meta_files,max_files=$(ulimit -Hn),kernel_cache,big_writes"
 OPT_STRATA="lowerdir=$L2:$L1,upperdir=$U,workdir=$W"
 {
-	echo "native: the merged tree copied to a plain ext4 directory"
-	echo "overlayfs: mount -t overlay overlay -o ${OPT_OVERLAYFS//$BENCH_WORK/\$W} (module parameters: $(cd /sys/module/overlay/parameters 2>/dev/null && for p in *; do printf '%s=%s ' "$p" "$(cat "$p")"; done))"
-	echo "fuse-overlayfs: fuse-overlayfs -f -o ${OPT_FUSE_OVERLAYFS//$BENCH_WORK/\$W}"
-	echo "unionfs-fuse: unionfs -f -o $OPT_UNIONFS \$W/union/upper=RW:\$W/layers/l2=RO:\$W/layers/l1=RO"
-	echo "strata-unionfs: strata-unionfs -f -o ${OPT_STRATA//$BENCH_WORK/\$W}"
-} | sed "s#$L#\$W/layers#g" >"$BENCH_OUT/union-options.txt"
+	echo "file system under every system: $FS_DESC"
+	echo "native: the merged tree copied to a plain directory"
+	echo "overlayfs: mount -t overlay overlay -o $OPT_OVERLAYFS (module parameters: $(cd /sys/module/overlay/parameters 2>/dev/null && for p in *; do printf '%s=%s ' "$p" "$(cat "$p")"; done))"
+	echo "fuse-overlayfs: fuse-overlayfs -f -o $OPT_FUSE_OVERLAYFS"
+	echo "unionfs-fuse: unionfs -f -o $OPT_UNIONFS $U=RW:$L2=RO:$L1=RO"
+	echo "strata-unionfs: strata-unionfs -f -o $OPT_STRATA"
+} | sed -e "s#$L/#LAYERS/#g" -e "s#$D/#SCRATCH/#g" -e "s#$BENCH_WORK/#TMP/#g" >"$BENCH_OUT/union-options.txt"
 
 M= DPID=
 # mount_sys SYSTEM: a fresh union over empty upper and work dirs; sets M
@@ -231,18 +259,24 @@ s_par2() {
 # fio_field N: field N of fio's terse (v3) output.
 fio_field() { cut -d';' -f"$1" "$OUTF" | head -1; }
 
+# fio: 4 KiB psync I/O, the page cache left alone (--invalidate=0).
+# Reads: FIO_N random blocks of the large lower file (in the host page
+# cache; a fresh mount, so every block is a first read through the union).
+# Writes: random rewrite of a new small file in the upper, then fsync.
 WLS_fioread=fio_randread
 s_fioread() {
-	timed fio --name=randread --filename="$M/big/small" --readonly --rw=randread --bs=4k \
-		--ioengine=psync --size="$SMALL" --loops="$FIO_LOOPS" --output-format=terse --terse-version=3
-	expect "fio KiB,error" "$(fio_field 6),$(fio_field 5)" "$((FIO_LOOPS * SMALL >> 10)),0"
+	timed fio --name=randread --filename="$M/big/large" --readonly --rw=randread --bs=4k \
+		--ioengine=psync --size="$LARGE" --number_ios="$FIO_N" --invalidate=0 \
+		--output-format=terse --terse-version=3
+	expect "fio KiB,error" "$(fio_field 6),$(fio_field 5)" "$((FIO_N * 4)),0"
 	record fio_randread "$SYS" "$REP" "$(fio_field 8)" ops/s "$ST" "$DETAIL"
 }
 
 WLS_fiowrite=fio_randwrite
 s_fiowrite() {
 	timed fio --name=randwrite --filename="$M/scratch-fio" --rw=randwrite --bs=4k \
-		--ioengine=psync --size="$SMALL" --end_fsync=1 --output-format=terse --terse-version=3
+		--ioengine=psync --size="$SMALL" --end_fsync=1 --invalidate=0 \
+		--output-format=terse --terse-version=3
 	expect "fio KiB,error,size" "$(fio_field 47),$(fio_field 5),$(stat -c %s "$(upper_of scratch-fio)")" \
 		"$((SMALL >> 10)),0,$SMALL"
 	record fio_randwrite "$SYS" "$REP" "$(fio_field 49)" ops/s "$ST" "$DETAIL"
@@ -368,19 +402,39 @@ s_seqread() {
 	record seqread_cached "$SYS" "$REP" "$EL" s "$ST" "$DETAIL"
 }
 
-# Warm sessions first (the layers stay in the page cache), the two that
-# drop caches last.
+# prewarm SESSION SYSTEM: before each warm measurement, read what it will
+# read through the layers (or the native tree) directly, so it is in the
+# page cache whatever happened before: this VM runs a DAMON scheme that
+# pages out file pages idle for a minute (see docs/bench.md).
+prewarm() {
+	local srcs=("$L1" "$L2") r
+	[[ $2 == native ]] && srcs=("$NATIVE")
+	case $1 in
+	ls | walkfresh | par2 | unlink | rename)
+		find "${srcs[@]}" -printf '%s\n' >/dev/null
+		;;
+	tar)
+		find "${srcs[@]}" -printf '%s\n' >/dev/null
+		for r in "${srcs[@]}"; do tar -C "$r" -cf - tree | cat >/dev/null; done
+		;;
+	fioread | append) cat "${srcs[0]}/big/large" >/dev/null ;;
+	chmod) cat "${srcs[0]}/big/small" >/dev/null ;;
+	untar) cat "$L/untar.tar" >/dev/null ;;
+	esac
+	return 0
+}
+
+# Warm sessions first, the two that drop caches last.
 SESSIONS=(ls tar walkfresh par2 fioread fiowrite write append chmod small untar unlink rename walk seqread)
 [[ -n ${BENCH_UNION_SESSIONS:-} ]] && read -ra SESSIONS <<<"$BENCH_UNION_SESSIONS"
-
-log "warming the page cache"
-tar -C "$L" -cf - l1 l2 native | cat >/dev/null
 
 for sess in "${SESSIONS[@]}"; do
 	wls_var=WLS_$sess
 	log "session $sess (${!wls_var}): ${SYSTEMS[*]} x $BENCH_REPS"
 	for ((REP = 1; REP <= BENCH_REPS; REP++)); do
-		for SYS in "${SYSTEMS[@]}"; do
+		for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
+			SYS=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
+			prewarm "$sess" "$SYS"
 			if ! mount_sys "$SYS" || [[ $(cat "$M/tree/MARKER" 2>/dev/null) != l2 ]]; then
 				for wl in ${!wls_var}; do
 					record "$wl" "$SYS" "$REP" 0 s FAIL "mount failed or wrong layer order: $(tail -n 3 "$D/$SYS.log" 2>/dev/null | tr '\n' ' ')"
