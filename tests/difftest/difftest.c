@@ -535,6 +535,11 @@ int main(int argc, char **argv)
 			die("set STRATA_UNIONFS to the strata-unionfs binary (or use --self-check)");
 		if (access(opt.strata, X_OK) < 0)
 			die("%s: %s", opt.strata, strerror(errno));
+		/* The mounts run with another working directory (--minimize's
+		 * children too): a relative path would not be found there. */
+		opt.strata = realpath(opt.strata, NULL);
+		if (!opt.strata || setenv("STRATA_UNIONFS", opt.strata, 1) < 0)
+			die("STRATA_UNIONFS: %s", strerror(errno));
 	}
 
 	if (opt.minimize) {
