@@ -58,15 +58,21 @@ int lower_has_name(struct node *parent, const char *name, bool *has)
 	return 0;
 }
 
-void reply_entry(fuse_req_t req, struct node *n, const struct stat *st)
+void entry_param(struct node *n, const struct stat *st, struct fuse_entry_param *e)
 {
-	struct fuse_entry_param e = {
+	*e = (struct fuse_entry_param){
 		.ino = node_id(n),
 		.attr = *st,
 		.attr_timeout = attr_timeout(st),
 		.entry_timeout = UFS_TIMEOUT,
 	};
+}
 
+void reply_entry(fuse_req_t req, struct node *n, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	entry_param(n, st, &e);
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		node_unref(n); /* the request was interrupted: no kernel ref */
 }

@@ -18,7 +18,13 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	/* READDIRPLUS folds the LOOKUP of every listed name into the listing
+	 * (ls -l, find -type with stat); AUTO lets the kernel ask for it
+	 * only where the names are then looked up. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void ufs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -75,6 +81,7 @@ const struct fuse_lowlevel_ops ufs_ops = {
 	.fsync = ufs_fsync,
 	.opendir = ufs_opendir,
 	.readdir = ufs_readdir,
+	.readdirplus = ufs_readdirplus,
 	.releasedir = ufs_releasedir,
 	.fsyncdir = ufs_fsyncdir,
 	.statfs = ufs_statfs,

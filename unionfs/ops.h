@@ -30,6 +30,8 @@ static inline struct node *req_node(fuse_ino_t ino)
 
 /* Replies with an entry for n (which carries a fresh kernel reference). */
 void reply_entry(fuse_req_t req, struct node *n, const struct stat *st);
+/* What reply_entry() sends, for a READDIRPLUS entry. */
+void entry_param(struct node *n, const struct stat *st, struct fuse_entry_param *e);
 
 /* inode.c */
 void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -87,6 +89,8 @@ int file_upper_fd(struct fuse_file_info *fi);
 /* readdir.c */
 void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ufs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
 void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ufs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 

@@ -231,12 +231,34 @@ static int udir_build(struct udir *d)
 	return 0;
 }
 
-/* Offsets: 1 = after ".", 2 = after "..", 2 + i = after list entry i. */
-void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* One entry of a READDIRPLUS reply: the name looked up as LOOKUP would,
+ * so the kernel gets a dentry and attributes with it.  A name gone since
+ * the listing was built still goes out, without them (ino 0). */
+static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, const char *name,
+		       const struct stat *dirent_st, off_t next, struct node **looked)
 {
-	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
+	struct fuse_entry_param e = { .attr = *dirent_st };
+	struct node *n = NULL;
+	struct stat st;
+	size_t len;
+
+	*looked = NULL;
+	if (strcmp(name, ".") && strcmp(name, "..") && lookup_child(d->node, name, &n, &st) == 0)
+		entry_param(n, &st, &e);
+	len = fuse_add_direntry_plus(req, p, left, name, &e, next);
+	if (len > left && n)
+		node_unref(n); /* did not fit: the kernel never sees it */
+	else
+		*looked = n;
+	return len;
+}
+
+/* Offsets: 1 = after ".", 2 = after "..", 2 + i = after list entry i. */
+static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off, bool plus)
+{
+	struct node **looked = NULL;
+	size_t left = size, nlooked = 0;
 	char *buf, *p;
-	size_t left = size;
 	int err;
 
 	/* Reading from 0 again is a rewinddir(): POSIX wants the names as
@@ -246,14 +268,17 @@ void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 		d->built = false;
 	}
 	err = udir_build(d);
-
-	(void)ino;
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	buf = p = malloc(size);
-	if (!buf) {
+	buf = malloc(size);
+	p = buf;
+	/* At most one entry per 32 bytes (the smallest direntplus is larger). */
+	if (buf && plus)
+		looked = calloc(size / 32 + 1, sizeof(*looked));
+	if (!buf || (plus && !looked)) {
+		free(buf);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -273,14 +298,36 @@ void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 			st.st_ino = e->ino;
 			st.st_mode = (mode_t)DTTOIF(e->type);
 		}
-		len = fuse_add_direntry(req, p, left, name, &st, (off_t)(i + 1));
+		if (plus)
+			len = add_plus(req, d, p, left, name, &st, (off_t)(i + 1), &looked[nlooked]);
+		else
+			len = fuse_add_direntry(req, p, left, name, &st, (off_t)(i + 1));
 		if (len > left)
 			break;
+		if (plus && looked[nlooked])
+			nlooked++;
 		p += len;
 		left -= len;
 	}
-	fuse_reply_buf(req, buf, size - left);
+	/* A reply the kernel did not take (interrupted) gave it no lookups. */
+	if (fuse_reply_buf(req, left < size ? buf : NULL, size - left) == -ENOENT)
+		for (size_t i = 0; i < nlooked; i++)
+			node_unref(looked[i]);
+	free(looked);
 	free(buf);
+}
+
+void ufs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_listing(req, (struct udir *)(uintptr_t)fi->fh, size, off, false);
+}
+
+void ufs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_listing(req, (struct udir *)(uintptr_t)fi->fh, size, off, true);
 }
 
 void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
