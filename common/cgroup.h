@@ -163,6 +163,10 @@ int cg_read_file(int dirfd, const char *name, char *buf, size_t len);
 /* The same into a malloc'ed buffer grown as needed up to max bytes (tasks,
  * cpuacct.usage_percpu, mountinfo). Returns length or -errno. */
 int cg_read_alloc(int dirfd, const char *name, char **out, size_t max);
+/* The pids of a cgroup.procs, tasks or cgroup.threads text, in *out
+ * (malloc'ed); stops at anything that is not a pid.  Returns the count or
+ * -ENOMEM. */
+int cg_parse_pids(const char *text, pid_t **out);
 
 /* One decimal number ("max" gives CG_UNLIMITED). Returns 0 or -errno. */
 int cg_read_u64(int dirfd, const char *name, uint64_t *val);

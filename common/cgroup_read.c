@@ -678,7 +678,7 @@ int cg_read_io(const struct cg_host *h, const struct cg_proc *p, struct cg_io_de
 
 /* ---- tasks ---- */
 
-static int parse_tasks(const char *text, pid_t **out)
+int cg_parse_pids(const char *text, pid_t **out)
 {
 	size_t cap = 1, n = 0;
 	const char *s;
@@ -716,7 +716,7 @@ static int tasks_in(int dfd, bool v2, pid_t **out)
 		note(*f, rc);
 		if (rc < 0)
 			continue;
-		rc = parse_tasks(text, out);
+		rc = cg_parse_pids(text, out);
 		free(text);
 		break;
 	}

@@ -308,34 +308,6 @@ int walk_path(const char *path, entry_fn visit, void *arg)
 
 /* ---- pids ---- */
 
-static int parse_pids(const char *text, pid_t **out)
-{
-	size_t cap = 1, n = 0;
-	const char *s;
-	pid_t *v;
-
-	for (s = text; *s; s++)
-		cap += *s == '\n' || *s == ' ';
-	v = malloc(cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (s = text + strspn(text, " \n"); *s && n < cap; s += strspn(s, " \n")) {
-		char *end;
-		long x;
-
-		errno = 0;
-		x = strtol(s, &end, 10);
-		if (end == s || errno || x <= 0 || x > INT_MAX) {
-			free(v);
-			return -EINVAL;
-		}
-		v[n++] = (pid_t)x;
-		s = end;
-	}
-	*out = v;
-	return (int)n;
-}
-
 /* Processes of one cgroup (cgroup.procs; v1 "tasks" before 3.0 kernels). */
 int read_pids(int dfd, pid_t **out)
 {
@@ -346,7 +318,7 @@ int read_pids(int dfd, pid_t **out)
 		rc = cg_read_alloc(dfd, "tasks", &text, PROCS_MAX);
 	if (rc < 0)
 		return rc;
-	rc = parse_pids(text, out);
+	rc = cg_parse_pids(text, out);
 	free(text);
 	return rc;
 }
