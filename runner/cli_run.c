@@ -251,10 +251,15 @@ int cmd_run(int argc, char **argv)
 	if (!r)
 		r = check_combination(&c);
 	if (!r) {
+		int e;
+
 		c.image = strdup(argv[optind]);
 		if (!name_is_valid(c.image))
 			r = bad_usage("invalid image name '%s'", c.image);
-		else
+		else if ((e = use_hold_for_run()) < 0) {
+			log_error("locking %s/use.lock: %s", root_dir(), errno_name(-e));
+			r = EXIT_RUNNER;
+		} else
 			r = container_from_image(&c, argc - optind - 1, argv + optind + 1, extra_env);
 	}
 	if (!r)
@@ -262,6 +267,7 @@ int cmd_run(int argc, char **argv)
 	if (!r)
 		r = container_run(&c);
 out:
+	use_release_for_run();
 	strv_free(extra_env);
 	container_free(&c);
 	return r;

@@ -603,8 +603,12 @@ int container_run(struct container *c)
 			name_release(c->name, c->id);
 			container_cleanup(c->id);
 		}
+		use_release_for_run();
 		return EXIT_RUNNER;
 	}
+	/* config.json names the image and volumes now: image rm and volume
+	 * rm see them in use.  Released before anything is forked. */
+	use_release_for_run();
 	if (c->detach)
 		return run_detached(&r);
 	if (start(&r, err, sizeof(err)) < 0) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -330,4 +331,50 @@ int container_export(const char *id, const char *dest, char *err, size_t errlen)
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		return FAIL("%s", msg[0] ? msg : "exporting failed");
 	return 0;
+}
+
+/* ---- "in use" ----
+ * Serialises "is it in use?" with "now it is": a run holds this lock shared
+ * from resolving its image and volumes until its config.json names them,
+ * image rm and volume rm hold it exclusive across their check and the
+ * removal.  Closing the fd releases it; it is O_CLOEXEC and dropped before
+ * a run forks anything that could keep a copy. */
+int use_lock(int op)
+{
+	char p[PATH_MAX];
+	int fd, e;
+
+	if (snprintf(p, sizeof(p), "%s/use.lock", root_dir()) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int run_use_fd = -1;
+
+int use_hold_for_run(void)
+{
+	int fd = use_lock(LOCK_SH);
+
+	if (fd < 0)
+		return fd;
+	use_release_for_run();
+	run_use_fd = fd;
+	return 0;
+}
+
+void use_release_for_run(void)
+{
+	if (run_use_fd >= 0)
+		close(run_use_fd);
+	run_use_fd = -1;
 }

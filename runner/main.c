@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,9 +402,13 @@ static int cmd_rmi(int argc, char **argv)
 		return r > 0 ? 0 : r;
 	for (int i = optind; i < argc; i++) {
 		char err[ERRLEN], user[ID_LEN + 1];
+		int lock = -1;
 
 		if (!name_is_valid(argv[i])) {
 			log_error("invalid image name '%s'", argv[i]);
+			ret = 1;
+		} else if ((lock = use_lock(LOCK_EX)) < 0) {
+			log_error("locking %s/use.lock: %s", root_dir(), errno_name(-lock));
 			ret = 1;
 		} else if (image_used_by(argv[i], user)) {
 			log_error("image %s is used by container %.12s: remove the container first",
@@ -415,6 +420,8 @@ static int cmd_rmi(int argc, char **argv)
 		} else {
 			printf("Deleted: %s\n", argv[i]);
 		}
+		if (lock >= 0)
+			close(lock);
 	}
 	return ret;
 }

@@ -86,6 +86,13 @@ int container_remove(const char *id, bool force, char *err, size_t errlen);
 int container_from_image(struct container *c, int argc, char **argv, char **extra_env);
 /* Creates the named volumes' directories. */
 int container_make_volumes(struct container *c);
+/* The lock that makes "in use" checks exact (lifecycle.c): use_lock()
+ * returns an fd holding flock(op) on $STRATA_ROOT/use.lock, or -errno;
+ * a run holds it shared from resolving its image until prepare() saved
+ * its config. */
+int use_lock(int op);
+int use_hold_for_run(void);
+void use_release_for_run(void);
 /* `strata commit`: the upper dir as a new top layer over the image. */
 int container_commit(const char *id, const char *name, char *err, size_t errlen);
 

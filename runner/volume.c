@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "image.h"
 #include "log.h"
@@ -95,15 +97,21 @@ int volume_remove(const char *name, char *err, size_t errlen)
 {
 	char dir[PATH_MAX + 16], user[ID_LEN + 1];
 	struct stat st;
-	int e;
+	int e, lock;
 
 	if (!name_is_valid(name))
 		return FAIL("invalid volume name '%s'", name);
 	snprintf(dir, sizeof(dir), "%s/volumes/%s", root_dir(), name);
 	if (stat(dir, &st) < 0)
 		return FAIL("no such volume: %s", name);
-	if (volume_used_by(name, user))
+	lock = use_lock(LOCK_EX);
+	if (lock < 0)
+		return FAIL("locking %s/use.lock: %s", root_dir(), errno_name(-lock));
+	if (volume_used_by(name, user)) {
+		close(lock);
 		return FAIL("volume %s is in use by container %.12s: remove the container first", name, user);
+	}
 	e = remove_tree(dir);
+	close(lock);
 	return e < 0 ? FAIL("removing %s: %s", dir, errno_name(-e)) : 0;
 }

@@ -164,6 +164,29 @@ RTEST(fs, import_refuses_escaping_tar)
 	cr_expect_eq(r, 0, "%s", out);
 }
 
+/* image rm checks "in use" and removes under the lock a starting run holds
+ * from resolving its image until its config names it: while a run holds it
+ * (here flock(1) stands in for one), rm waits instead of deleting an image
+ * that is about to be used. */
+RTEST(fs, image_rm_waits_for_a_starting_run)
+{
+	const char *dir = getenv("STRATA_RT_DIR");
+	const char *bin = getenv("STRATA_BIN") ? getenv("STRATA_BIN") : "strata";
+	int r;
+
+	cr_assert_eq(rn_sh(out, sizeof(out), "cd %s && mkdir -p w/d && echo y > w/d/f && tar -cf w.tar -C w d",
+			   dir), 0, "%s", out);
+	cr_assert_eq(rn_strata(out, sizeof(out), "import %s/w.tar waiter", dir), 0, "%s", out);
+	r = rn_sh(out, sizeof(out),
+		  "flock -s '%s/use.lock' sleep 2 & holder=$!; sleep 0.3; "
+		  "'%s' image rm waiter > '%s/rm.out' 2>&1 & rm=$!; sleep 1; "
+		  "'%s' images | grep -c '^waiter ' ; kill -0 $rm && echo rm-waiting; "
+		  "wait $holder; wait $rm; echo rm=$?; '%s' images | grep -c '^waiter '; true",
+		  rn_root(), bin, dir, bin, bin);
+	cr_expect(r == 0 && strstr(out, "1\nrm-waiting\nrm=0\n0\n") != NULL,
+		  "image rm did not wait for the lock, or failed after it:\n%s", out);
+}
+
 RTEST(fs, export_container_and_image)
 {
 	const char *dir = getenv("STRATA_RT_DIR");
