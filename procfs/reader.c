@@ -1,6 +1,7 @@
 /* Reader resolution and the per-cgroup caches (see reader.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,46 +129,12 @@ static struct pf_text *text_new(char *data, size_t len)
 /* Whole file into a malloc'ed NUL-terminated buffer. -errno on failure. */
 static int slurp(const char *path, char **out, size_t *lenp)
 {
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap), *nb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
+	int n = cg_read_alloc(AT_FDCWD, path, out, INT_MAX);
 
-	if (fd < 0 || !buf) {
-		err = fd < 0 ? -errno : -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		if (cap - len < 2048) {
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				err = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*lenp = len;
+	if (n < 0)
+		return n;
+	*lenp = (size_t)n;
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return err;
 }
 
 /* ---- groups ---- */

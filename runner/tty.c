@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "parse.h"
 #include "state.h"
@@ -400,38 +401,9 @@ int write_atomic(const char *path, const char *data)
 
 char *read_text(const char *path, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0, cap = 4096;
-	char *buf = NULL, *nb;
-	ssize_t n;
+	char *buf;
 
-	if (fd < 0)
-		return NULL;
-	for (;;) {
-		if (!buf || cap - len < 2) {
-			if (cap > max)
-				goto fail;
-			nb = realloc(buf, cap *= 2);
-			if (!nb)
-				goto fail;
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
+	return cg_read_alloc(AT_FDCWD, path, &buf, max) < 0 ? NULL : buf;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
