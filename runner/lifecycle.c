@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -334,29 +333,14 @@ int container_export(const char *id, const char *dest, char *err, size_t errlen)
 }
 
 /* ---- "in use" ----
- * Serialises "is it in use?" with "now it is": a run holds this lock shared
+ * Serialises "is it in use?" with "now it is": a run holds use.lock shared
  * from resolving its image and volumes until its config.json names them,
  * image rm and volume rm hold it exclusive across their check and the
- * removal.  Closing the fd releases it; it is O_CLOEXEC and dropped before
- * a run forks anything that could keep a copy. */
+ * removal.  It is dropped before a run forks anything that could keep a
+ * copy of the fd. */
 int use_lock(int op)
 {
-	char p[PATH_MAX];
-	int fd, e;
-
-	if (snprintf(p, sizeof(p), "%s/use.lock", root_dir()) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, op) < 0) {
-		if (errno == EINTR)
-			continue;
-		e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
+	return root_lock("use.lock", op);
 }
 
 static int run_use_fd = -1;

@@ -47,7 +47,7 @@ static int procfs_state(const char *mnt)
 
 int procfs_ensure(char *err, size_t errlen)
 {
-	char mnt[PATH_MAX], lock[PATH_MAX + 16], pidfile[PATH_MAX + 16];
+	char mnt[PATH_MAX], pidfile[PATH_MAX + 16];
 	char bin[PATH_MAX], msg[ERRLEN];
 	int fd, st, ret = -1;
 
@@ -55,16 +55,9 @@ int procfs_ensure(char *err, size_t errlen)
 	if (procfs_state(mnt) == 1)
 		return 0;
 	/* Two runs starting at once must not both start a daemon. */
-	snprintf(lock, sizeof(lock), "%s/procfs.lock", root_dir());
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = root_lock("procfs.lock", LOCK_EX);
 	if (fd < 0)
-		return FAIL("%s: %s", lock, errno_name(errno));
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			FAIL("locking %s: %s", lock, errno_name(errno));
-			goto out;
-		}
-	}
+		return FAIL("locking %s/procfs.lock: %s", root_dir(), errno_name(-fd));
 	st = procfs_state(mnt);
 	if (st == 1) {
 		ret = 0;

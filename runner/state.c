@@ -570,6 +570,26 @@ int state_remove_dir(const char *id)
 	return remove_tree(p);
 }
 
+int root_lock(const char *name, int op)
+{
+	char p[PATH_MAX + 80];
+	int fd, e;
+
+	if (snprintf(p, sizeof(p), "%s/%s", root_path, name) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
 int state_lock(const char *id)
 {
 	char p[PATH_MAX + 80];

@@ -63,6 +63,9 @@ int state_create_dir(const char *id);
 /* Removes $STRATA_RUN/<id> (lock held by the caller). */
 int state_remove_dir(const char *id);
 /* flock on $STRATA_RUN/<id>: returns the fd, -1 when the dir is gone. */
+/* An fd holding flock(op) on $STRATA_ROOT/name (created if missing), or
+ * -errno.  Closing the fd releases it. */
+int root_lock(const char *name, int op);
 int state_lock(const char *id);
 void state_unlock(int fd);
 
