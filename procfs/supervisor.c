@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuse_loop.h"
 #include "loadavg.h"
 #include "log.h"
 #include "reader.h"
@@ -213,7 +214,9 @@ int pf_worker(const struct pf_config *cfg)
 	}
 	/* With RESEND the supervisor recovers a dead worker's requests from
 	 * the shared queue; without it, see serve(). */
-	ret = serve(se, cfg->fuse_fd, info.flags & PF_FUSE_HAS_RESEND) == 0 ? 0 : 1;
+	/* Exit 0 tells the supervisor the mount is gone; a signal (a planned
+	 * restart) or a failure makes it start another worker. */
+	ret = fuse_loop_ended_by_unmount(serve(se, cfg->fuse_fd, info.flags & PF_FUSE_HAS_RESEND)) ? 0 : 1;
 	pf_sampler_stop();
 out_session:
 	if (se)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "branch.h"
+#include "fuse_loop.h"
 #include "log.h"
 #include "lookup.h"
 #include "node.h"
@@ -82,12 +83,39 @@ static int serve(struct fuse_session *se, const struct union_config *cfg)
 	return ret;
 }
 
+/* The exit status for how serving ended.  A positive value is the signal
+ * (TERM, INT, HUP) that asked us to unmount and stop: also a clean end. */
+static int serve_exit_status(int ret)
+{
+	if (ret > 0 || fuse_loop_ended_by_unmount(ret))
+		return 0;
+	log_error("serving '%s' failed: %s", ufs.cfg->mountpoint, errno_name(-ret));
+	return 1;
+}
+
+/* libfuse unmounts by this path when a signal stops us, possibly after
+ * fuse_daemonize() moved to "/": it must not be relative. */
+static int make_mountpoint_absolute(struct union_config *cfg)
+{
+	char *abs = realpath(cfg->mountpoint, NULL);
+
+	if (!abs) {
+		log_error("mountpoint '%s': %s", cfg->mountpoint, errno_name(errno));
+		return -1;
+	}
+	free(cfg->mountpoint);
+	cfg->mountpoint = abs;
+	return 0;
+}
+
 static int run(struct union_config *cfg)
 {
 	char err[512];
 	struct fuse_session *se;
 	int ret = 1;
 
+	if (make_mountpoint_absolute(cfg) < 0)
+		return 1;
 	if (branches_setup(cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
@@ -115,7 +143,7 @@ static int run(struct union_config *cfg)
 		goto out_unmount;
 	if (!cfg->foreground)
 		log_to_syslog();
-	ret = serve(se, cfg) ? 1 : 0;
+	ret = serve_exit_status(serve(se, cfg));
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

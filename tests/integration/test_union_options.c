@@ -4,11 +4,15 @@
  * work; umount makes the daemon exit; -f, -s, -h, -V; whiteout=, br=, \: */
 #include "harness.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -295,40 +299,104 @@ HTEST(options, umount_makes_the_daemon_exit)
 	cr_assert(wait_pid_gone(d, 10000), "daemon still running after fusermount3 -u");
 }
 
+/* Starts the binary with flag (-f or -s) on mnt from directory cwd, stdio
+ * on /dev/null; returns its pid once the mount is live. */
+static pid_t start_attached(const char *flag, const char *opts, const char *cwd, const char *mnt)
+{
+	pid_t c = fork();
+	cr_assert(c >= 0);
+	if (c == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 ||
+		    chdir(cwd) < 0)
+			_exit(126);
+		execl(H.bin, H.bin, flag, "-o", opts, mnt, (char *)NULL);
+		_exit(127);
+	}
+	for (int t = 0; t < 200 && !is_mounted(H.mnt); t++)
+		msleep(50);
+	cr_assert(is_mounted(H.mnt), "%s: not mounted", flag);
+	return c;
+}
+
+/* The exit status of child c, which must end within 10 s. */
+static int exit_status_of(pid_t c)
+{
+	int status = 0;
+	for (int t = 0; t < 200 && waitpid(c, &status, WNOHANG) == 0; t++)
+		msleep(50);
+	cr_assert(WIFEXITED(status), "daemon %d did not exit (status %#x)", c, status);
+	return WEXITSTATUS(status);
+}
+
 HTEST(options, foreground_and_single_threaded)
 {
 	mk_file(LO(0, "f"), "f", 0644);
 	const char *o = union_opts(FMT_OVL, 1, NULL);
 	for (int pass = 0; pass < 2; pass++) {
-		pid_t c = fork();
-		cr_assert(c >= 0);
-		if (c == 0) {
-			int nul = open("/dev/null", O_RDWR);
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			execl(H.bin, H.bin, pass ? "-s" : "-f", "-o", o, H.mnt, (char *)NULL);
-			_exit(127);
-		}
-		for (int t = 0; t < 200 && !is_mounted(H.mnt); t++)
-			msleep(50);
-		cr_assert(is_mounted(H.mnt), "pass %d: not mounted", pass);
+		pid_t c = start_attached(pass ? "-s" : "-f", o, "/", H.mnt);
 		assert_file(MN("f"), "f");
-		int status = 0;
 		if (pass == 0) {
 			/* -f: the process we started is the daemon */
+			int status;
 			cr_assert_eq(waitpid(c, &status, WNOHANG), 0, "-f returned while mounted");
 			h_umount();
-			for (int t = 0; t < 200 && waitpid(c, &status, WNOHANG) == 0; t++)
-				msleep(50);
-			cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-				  "-f daemon exit status %d", status);
+			cr_assert_eq(exit_status_of(c), 0, "-f daemon exit status");
 		} else {
-			waitpid(c, &status, 0);
-			cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			cr_assert_eq(exit_status_of(c), 0, "-s exit status");
 			h_umount();
 		}
 	}
+}
+
+/* Closing files sends asynchronous RELEASEs; an umount right after can tear
+ * the connection down while a worker is dequeuing one, and the kernel then
+ * answers that worker's read with ECONNABORTED instead of ENODEV.  That is
+ * still an unmount, not a failure: the daemon must exit 0.  The window is
+ * narrow, so the race is run many times (before the fix, about 1 in 6). */
+HTEST(options, umount_with_releases_in_flight_exits_zero, .timeout = 240)
+{
+	enum { FILES = 50, OPENS = 2000, ROUNDS = 40 };
+	for (int i = 0; i < FILES; i++)
+		mk_file(LO(0, pf("f%d", i)), "x", 0644);
+	const char *o = union_opts(FMT_OVL, 1, NULL);
+	static int fds[OPENS];
+	for (int round = 0; round < ROUNDS; round++) {
+		pid_t c = start_attached("-f", o, "/", H.mnt);
+		for (int i = 0; i < OPENS; i++) {
+			fds[i] = open(MN(pf("f%d", i % FILES)), O_RDONLY | O_CLOEXEC);
+			cr_assert(fds[i] >= 0, "open: %s", strerror(errno));
+		}
+		for (int i = 0; i < OPENS; i++)
+			cr_assert_eq(close(fds[i]), 0);
+		int tries = 0;
+		while (umount2(H.mnt, 0) < 0) {
+			cr_assert(errno == EBUSY && ++tries < 10000, "umount: %s", strerror(errno));
+			sched_yield();
+		}
+		cr_assert_eq(exit_status_of(c), 0, "round %d: daemon exit status", round);
+	}
+}
+
+/* SIGTERM unmounts and exits 0, also for a mountpoint given relative to
+ * the starting directory: the daemon moves to / when it detaches. */
+HTEST(options, sigterm_unmounts_a_relative_mountpoint)
+{
+	mk_file(LO(0, "f"), "f", 0644);
+	const char *o = union_opts(FMT_OVL, 1, NULL);
+	pid_t c = start_attached("-f", o, H.root, "m");
+	assert_file(MN("f"), "f");
+	cr_assert_eq(kill(c, SIGTERM), 0);
+	cr_assert_eq(exit_status_of(c), 0, "-f daemon exit status after SIGTERM");
+	cr_assert(!is_mounted(H.mnt), "-f: still mounted after SIGTERM");
+
+	cr_assert_eq(sh("cd '%s' && exec '%s' -o '%s' m", H.root, H.bin, o), 0);
+	cr_assert(is_mounted(H.mnt));
+	pid_t d = find_daemon(o); /* its argv names the mountpoint "m" */
+	cr_assert_gt(d, 0);
+	cr_assert_eq(kill(d, SIGTERM), 0);
+	cr_assert(wait_pid_gone(d, 10000), "daemon still running after SIGTERM");
+	cr_assert(!is_mounted(H.mnt), "daemonized: still mounted after SIGTERM");
 }
 
 HTEST(options, help_and_version)
