@@ -283,18 +283,21 @@ static int setup_xino(const struct union_config *cfg, int meta_fd, char *err, si
 
 int branches_setup(struct union_config *cfg, char *err, size_t errlen)
 {
+	char mnt[PATH_MAX];
 	int meta_fd = -1, ret = -1;
 
 	ufs.cfg = cfg;
 	ufs.work_fd = ufs.lock_fds[0] = ufs.lock_fds[1] = -1;
 	for (unsigned int i = 0; i < UNION_MAX_BRANCHES; i++)
 		ufs.br[i].fd = -1;
+	if (!realpath(cfg->mountpoint, mnt))
+		return fail(err, errlen, "mountpoint '%s': %s", cfg->mountpoint, errno_name(errno));
 	for (unsigned int i = 0; i < cfg->nbranches; i++) {
 		ufs.nbr = i + 1;
 		if (open_branch(i, &cfg->branches[i], err, errlen) < 0)
 			goto out;
 	}
-	if (check_branch_set(cfg->mountpoint, err, errlen) < 0)
+	if (check_branch_set(mnt, err, errlen) < 0)
 		goto out;
 	ufs.writable = ufs.br[0].perm == BR_RW && !cfg->read_only;
 	ufs.wh_format = cfg->whiteout;

@@ -9,8 +9,7 @@
 #include "opts.h"
 
 /* Fills the global ufs from cfg.  On failure writes a one-line message
- * into err and returns -1; nothing is left locked or half-created.
- * cfg->mountpoint must be absolute. */
+ * into err and returns -1; nothing is left locked or half-created. */
 int branches_setup(struct union_config *cfg, char *err, size_t errlen);
 void branches_teardown(void);
 

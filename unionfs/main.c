@@ -1,5 +1,6 @@
 /* strata-unionfs: parse options, validate and lock branches, mount, serve. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,13 +94,17 @@ static int serve_exit_status(int ret)
 	return 1;
 }
 
-/* libfuse unmounts by this path when a signal stops us, possibly after
- * fuse_daemonize() moved to "/": it must not be relative. */
+/* libfuse unmounts by this path when a signal stops us, after
+ * fuse_daemonize() has moved to "/": a relative one must be made absolute.
+ * An absolute one is kept as given (/dev/fd/N names the directory an
+ * inherited fd is open on, wherever it is). */
 static int make_mountpoint_absolute(struct union_config *cfg)
 {
-	char *abs = realpath(cfg->mountpoint, NULL);
+	char cwd[PATH_MAX], *abs;
 
-	if (!abs) {
+	if (cfg->mountpoint[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, cfg->mountpoint) < 0) {
 		log_error("mountpoint '%s': %s", cfg->mountpoint, errno_name(errno));
 		return -1;
 	}
