@@ -124,6 +124,20 @@ int node_fstat_open(struct node *n, struct stat *st)
 	return err;
 }
 
+int node_dup_open_fd(struct node *n)
+{
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->open_files) {
+		fd = fcntl(ufile_fd(n->open_files), F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return fd;
+}
+
 int file_upper_fd(struct fuse_file_info *fi)
 {
 	struct ufile *f = ufile(fi);
@@ -166,8 +180,8 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	/* Lower branches never change under us: their pages stay valid. */
-	fi->keep_cache = n->branch != 0;
+	/* Every change goes through this mount: cached pages stay valid. */
+	fi->keep_cache = 1;
 	/* A hard-linked upper file whose names could not be made one node
 	 * (node_make_shared failed) has a page cache per name: only
 	 * uncached I/O keeps those names coherent. */

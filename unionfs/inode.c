@@ -96,7 +96,8 @@ static int apply_setattr(const struct node_loc *loc, void *arg)
 		uid_t uid = (a->to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (a->to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(loc->dirfd, loc->name, uid, gid, loc->nofollow) < 0)
+		if ((a->fd >= 0 ? fchown(a->fd, uid, gid)
+				: fchownat(loc->dirfd, loc->name, uid, gid, loc->nofollow)) < 0)
 			return -errno;
 	}
 	if (a->to_set & FUSE_SET_ATTR_MODE) {
@@ -119,6 +120,32 @@ static int apply_setattr(const struct node_loc *loc, void *arg)
 	return 0;
 }
 
+/* A file whose name is gone (unlinked or renamed over) but is still open
+ * is reached through one of its handles: fchmod, fchown, futimens and
+ * ftruncate on it work, as on overlayfs.  A lower file is never changed. */
+static int setattr_unlinked(struct node *n, struct setattr_args *a)
+{
+	int err, fd;
+
+	if (n->branch != 0)
+		return -ENOENT;
+	if (a->fd >= 0)
+		return apply_setattr(NULL, a);
+	fd = node_dup_open_fd(n);
+	if (fd < 0)
+		return fd;
+	a->fd = fd;
+	err = apply_setattr(NULL, a);
+	close(fd);
+	return err;
+}
+
+static bool name_is_gone(const struct node *n)
+{
+	return n != ufs.root && !__atomic_load_n(&n->hashed, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE) < 0 && S_ISREG(n->type);
+}
+
 void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
@@ -136,7 +163,10 @@ void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			goto out;
 		a.fd = file_upper_fd(fi);
 	}
-	err = with_upper(n, data, apply_setattr, &a);
+	if (name_is_gone(n))
+		err = setattr_unlinked(n, &a);
+	else
+		err = with_upper(n, data, apply_setattr, &a);
 	if (!err)
 		err = node_getattr(n, &st);
 out:

@@ -52,6 +52,37 @@ UTEST(misc, shared_writable_mmap_of_copied_up_file)
 	close(ro);
 }
 
+/* An unlinked file lives on through its open descriptors: its data and
+ * attributes still change, as on overlayfs, and the lower file never does. */
+UTEST(misc, unlinked_open_file_keeps_working)
+{
+	mk_file(LO(0, "f"), "lower", 0644);
+	h_mount(fmt, 1, NULL);
+	int ro = open(MN("f"), O_RDONLY);
+	int rw = open(MN("f"), O_RDWR);
+	cr_assert(ro >= 0 && rw >= 0);
+	cr_assert_eq(pwrite(rw, "LO", 2, 0), 2);
+	assert_ok(unlink(MN("f")));
+	cr_assert(!exists(MN("f")));
+	cr_assert_eq(pwrite(rw, "W", 1, 5), 1);
+	assert_ok(fchmod(rw, 0600));
+	assert_ok(fchown(rw, 1, 2));
+	struct timespec ts[2] = { { .tv_sec = 1000, .tv_nsec = 0 }, { .tv_sec = 2000, .tv_nsec = 5 } };
+	assert_ok(futimens(rw, ts));
+	struct stat st;
+	assert_ok(fstat(ro, &st));
+	cr_assert_eq(st.st_mode & 07777, 0600);
+	cr_assert(st.st_uid == 1 && st.st_gid == 2, "owner %u:%u", st.st_uid, st.st_gid);
+	cr_assert_eq(st.st_mtim.tv_sec, 2000);
+	cr_assert_eq(st.st_size, 6);
+	char buf[16] = "";
+	cr_assert_eq(pread(ro, buf, sizeof buf, 0), 6);
+	cr_assert_str_eq(buf, "LOwerW");
+	assert_ok(close(rw));
+	assert_ok(close(ro));
+	assert_file(LO(0, "f"), "lower");
+}
+
 UTEST(misc, o_append_and_o_trunc)
 {
 	mk_file(LO(0, "f"), "abc", 0644);

@@ -140,6 +140,14 @@ static int u_basic(void *arg)
 	       "private xattr not refused");
 	UCHECK(open(MN(".wh.x"), O_WRONLY | O_CREAT, 0644) < 0, ".wh.x created");
 	UCHECK(open(MN("keep"), O_WRONLY | O_CREAT | O_EXCL, 0644) < 0 && errno == EEXIST, "O_EXCL");
+	/* A file its owner may write but not read. */
+	UCHECK(try_spew(MN("wo"), "write-only", O_WRONLY | O_CREAT | O_EXCL) == 0, "create wo");
+	UCHECK(chmod(MN("wo"), 0200) == 0, "chmod wo 0200");
+	int fd = open(MN("wo"), O_WRONLY);
+	UCHECK(fd >= 0, "open a mode-0200 file write-only");
+	UCHECK(pwrite(fd, "XY", 2, 2) == 2, "partial-page write to a mode-0200 file");
+	UCHECK(close(fd) == 0, "close of a mode-0200 file");
+	UCHECK(chmod(MN("wo"), 0644) == 0, "chmod wo 0644");
 	return 0;
 }
 
@@ -203,6 +211,7 @@ UTEST(unpriv, user_mount_copyup_whiteout_readdir)
 	/* what landed in the upper branch, owned by the user */
 	struct stat st;
 	assert_file(UP("mod"), "mod+");
+	assert_file(UP("wo"), "wrXYe-only");
 	assert_ok(stat(UP("mod"), &st));
 	cr_assert_eq(st.st_uid, uid);
 	cr_assert(is_whiteout(fmt, H.up, "del"), "upper: %s", ls(H.up, true));
