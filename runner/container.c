@@ -3,12 +3,13 @@
  * wait for it, record how it ended, clean up. Also stop and rm.
  *
  * Setup protocol (parent P, child C = the container's pid 1):
- *   P: clone                      C: waits
- *   P: moves C into its cgroups -> CGROUP_READY
- *                                 C: cgroup namespace, hostname, / rprivate,
- *                                    mounts the union on P's /dev/fuse fd
+ *   P: clone                      C: / rprivate, mounts the union on P's
+ *                                    /dev/fuse fd
  *                                 <- FUSE_MOUNTED
- *   P: starts strata-unionfs on that fd -> UNION_READY
+ *   P: starts strata-unionfs on that fd, and while it starts up moves C
+ *      into its cgroups -> CGROUP_READY
+ *                                 C: cgroup namespace, hostname
+ *   P: once the daemon serves -> UNION_READY
  *                                 C: /proc, /dev, /sys, /etc, volumes,
  *                                    pivot_root, masks, (pty -> PTY),
  *                                    capabilities, forks the command
@@ -201,6 +202,11 @@ static __attribute__((noreturn)) void child_main(struct run *r, int sock)
 	 * terminal reaches the runner, which forwards it exactly once. */
 	if (setsid() < 0)
 		child_fail(sock, "setsid failed");
+	if (rootfs_mount_union(c, r->fusefd, err, sizeof(err)) < 0)
+		child_fail(sock, err);
+	close(r->fusefd);
+	if (sync_send(sock, SYNC_FUSE_MOUNTED, 0, -1, NULL) < 0)
+		_exit(EXIT_RUNNER);
 	child_wait_for(sock, SYNC_CGROUP_READY);
 	/* Now that we are in our cgroups, they become our cgroup root. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
@@ -211,11 +217,6 @@ static __attribute__((noreturn)) void child_main(struct run *r, int sock)
 		snprintf(err, sizeof(err), "sethostname %s: %s", c->hostname, errno_name(errno));
 		child_fail(sock, err);
 	}
-	if (rootfs_mount_union(c, r->fusefd, err, sizeof(err)) < 0)
-		child_fail(sock, err);
-	close(r->fusefd);
-	if (sync_send(sock, SYNC_FUSE_MOUNTED, 0, -1, NULL) < 0)
-		_exit(EXIT_RUNNER);
 	child_wait_for(sock, SYNC_UNION_READY);
 	if (rootfs_setup(c, err, sizeof(err)) < 0 || rootfs_pivot(c, err, sizeof(err)) < 0 ||
 	    security_mask_paths(err, sizeof(err)) < 0)
@@ -351,7 +352,8 @@ static unsigned long clone_flags(const struct container *c)
 static int start(struct run *r, char *err, size_t errlen)
 {
 	struct container *c = r->c;
-	char upper[PATH_MAX];
+	char upper[PATH_MAX], msg[ERRLEN];
+	struct helper daemon;
 	int sv[2], e;
 
 	e = cg_host_detect(&r->host, NULL);
@@ -386,20 +388,23 @@ static int start(struct run *r, char *err, size_t errlen)
 	}
 	close(sv[1]);
 	r->sock = sv[0];
-	if (cg_container_attach(&r->cg, r->pid, err, errlen) < 0)
-		return -1;
-	if (sync_send(r->sock, SYNC_CGROUP_READY, 0, -1, NULL) < 0)
-		return FAIL("the container's init exited during setup");
 	if (expect(r, SYNC_FUSE_MOUNTED, err, errlen) < 0)
 		return -1;
-	e = union_start_daemon(c, r->fusefd, err, errlen);
+	e = union_spawn_daemon(c, r->fusefd, &daemon, err, errlen);
 	/* From here the daemon holds the only other reference: if it dies,
 	 * the connection aborts instead of leaving the child stuck. */
 	close(r->fusefd);
 	r->fusefd = -1;
 	if (e < 0)
 		return -1;
-	if (sync_send(r->sock, SYNC_UNION_READY, 0, -1, NULL) < 0)
+	/* Moving a task between cgroups waits for an RCU grace period (about
+	 * 10 ms here): the daemon starts up meanwhile. */
+	e = cg_container_attach(&r->cg, r->pid, err, errlen);
+	if (union_daemon_started(&daemon, e < 0 ? msg : err, e < 0 ? sizeof(msg) : errlen) < 0 ||
+	    e < 0)
+		return -1;
+	if (sync_send(r->sock, SYNC_CGROUP_READY, 0, -1, NULL) < 0 ||
+	    sync_send(r->sock, SYNC_UNION_READY, 0, -1, NULL) < 0)
 		return FAIL("the container's init exited during setup");
 	if (await_exec(r, err, errlen) < 0)
 		return -1;

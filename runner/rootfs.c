@@ -197,10 +197,13 @@ int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t 
 	return 0;
 }
 
-/* lowerdir=A:B,upperdir=U,workdir=W with ':' in a layer path escaped. */
+/* lowerdir=A:B,upperdir=U,workdir=W,xino=off with ':' in a layer path
+ * escaped.  A container's union is mounted once in its life, so inode
+ * numbers kept in memory are stable for as long as anyone can see them:
+ * a persistent xino table would only cost files and syncs at start. */
 static char *union_options(const struct container *c)
 {
-	size_t len = 64 + 2 * (sizeof(c->dir) + 16);
+	size_t len = 80 + 2 * (sizeof(c->dir) + 16);
 	char *s, *p;
 
 	for (size_t i = 0; i < c->nlayers; i++)
@@ -218,28 +221,25 @@ static char *union_options(const struct container *c)
 			*p++ = *q;
 		}
 	}
-	sprintf(p, ",upperdir=%s/upper,workdir=%s/work", c->dir, c->dir);
+	sprintf(p, ",upperdir=%s/upper,workdir=%s/work,xino=off", c->dir, c->dir);
 	return s;
 }
 
-/* Runs argv (a helper that daemonizes), with extra_fd inherited, and
- * returns its exit status; its stderr (one line on failure) goes to msg. */
-int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
+int helper_spawn(char *const argv[], int extra_fd, struct helper *h)
 {
-	int pipefd[2], status;
-	size_t got = 0;
-	pid_t pid;
+	int pipefd[2];
 
-	msg[0] = '\0';
+	h->pid = -1;
+	h->err_fd = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -1;
-	pid = fork();
-	if (pid < 0) {
+	h->pid = fork();
+	if (h->pid < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return -1;
 	}
-	if (pid == 0) {
+	if (h->pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		sigset_t none;
 
@@ -262,10 +262,20 @@ int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 		_exit(127);
 	}
 	close(pipefd[1]);
+	h->err_fd = pipefd[0];
+	return 0;
+}
+
+int helper_finish(struct helper *h, char *msg, size_t msglen)
+{
+	size_t got = 0;
+	int status;
+
+	msg[0] = '\0';
 	/* EOF comes when the helper's foreground part exits: its daemon
 	 * points stderr at /dev/null when it detaches. */
 	for (;;) {
-		ssize_t n = read(pipefd[0], msg + got, msglen - 1 - got);
+		ssize_t n = read(h->err_fd, msg + got, msglen - 1 - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -275,25 +285,38 @@ int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 		if (got >= msglen - 1) {
 			char sink[512];
 
-			while (read(pipefd[0], sink, sizeof(sink)) > 0)
+			while (read(h->err_fd, sink, sizeof(sink)) > 0)
 				;
 			break;
 		}
 	}
 	msg[got] = '\0';
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0)
+	close(h->err_fd);
+	h->err_fd = -1;
+	while (waitpid(h->pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
+	h->pid = -1;
 	msg[strcspn(msg, "\n")] = '\0';
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int union_start_daemon(const struct container *c, int fusefd, char *err, size_t errlen)
+int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 {
-	char bin[PATH_MAX], mnt[32], msg[ERRLEN];
+	struct helper h;
+
+	msg[0] = '\0';
+	if (helper_spawn(argv, extra_fd, &h) < 0)
+		return -1;
+	return helper_finish(&h, msg, msglen);
+}
+
+int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, char *err,
+		       size_t errlen)
+{
+	char bin[PATH_MAX], mnt[32];
 	char *opts = union_options(c);
-	int fd, st;
+	int fd, r;
 
 	if (!opts)
 		return FAIL("out of memory");
@@ -301,8 +324,8 @@ int union_start_daemon(const struct container *c, int fusefd, char *err, size_t 
 		free(opts);
 		return FAIL("strata-unionfs not found (next to strata, or in PATH)");
 	}
-	/* A copy without FD_CLOEXEC-by-accident concerns: run_helper clears
-	 * the flag on exactly this fd in the child. */
+	/* A copy without FD_CLOEXEC-by-accident concerns: helper_spawn
+	 * clears the flag on exactly this fd in the child. */
 	fd = fcntl(fusefd, F_DUPFD_CLOEXEC, 10);
 	if (fd < 0) {
 		free(opts);
@@ -321,10 +344,18 @@ int union_start_daemon(const struct container *c, int fusefd, char *err, size_t 
 	{
 		char *argv[] = { bin, "-o", opts, mnt, NULL };
 
-		st = run_helper(argv, fd, msg, sizeof(msg));
+		r = helper_spawn(argv, fd, h);
 	}
 	close(fd);
 	free(opts);
+	return r < 0 ? FAIL("starting strata-unionfs: %s", errno_name(errno)) : 0;
+}
+
+int union_daemon_started(struct helper *h, char *err, size_t errlen)
+{
+	char msg[ERRLEN];
+	int st = helper_finish(h, msg, sizeof(msg));
+
 	if (st != 0)
 		return FAIL("strata-unionfs failed%s%s", msg[0] ? ": " : "", msg);
 	return 0;

@@ -102,9 +102,18 @@ int union_open_fuse(char *err, size_t errlen);
 /* In the child: makes / rprivate, mounts the FUSE connection fusefd on the
  * container's rootfs directory. */
 int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t errlen);
-/* In the parent: serves that connection with a strata-unionfs daemon
- * (which returns once it is serving). */
-int union_start_daemon(const struct container *c, int fusefd, char *err, size_t errlen);
+/* A helper program started by helper_spawn(): its pid and the read end
+ * of its stderr. */
+struct helper {
+	pid_t pid;
+	int err_fd;
+};
+/* In the parent: starts a strata-unionfs daemon on that connection; it
+ * starts up while the caller goes on.  union_daemon_started() then waits
+ * until it serves (0), or reports why it failed (-1, err set). */
+int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, char *err,
+		       size_t errlen);
+int union_daemon_started(struct helper *h, char *err, size_t errlen);
 /* The pid of the strata-unionfs daemon serving c's upper dir, 0 if none. */
 pid_t union_daemon_pid(const char *upper);
 /* Waits up to timeout_ms for the daemon holding upper's lock to exit;
@@ -134,8 +143,11 @@ int rootfs_bind_console(const char *slave, char *err, size_t errlen);
 int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t errlen);
 /* Runs argv[0] (a helper that daemonizes: strata-unionfs, strata-procfs)
  * with extra_fd inherited (-1: none) and returns its exit status; the first
- * line of its stderr goes to msg. */
+ * line of its stderr goes to msg.  The same in two steps: helper_spawn()
+ * (0, or -1 with errno) and helper_finish() (the status). */
 int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
+int helper_spawn(char *const argv[], int extra_fd, struct helper *h);
+int helper_finish(struct helper *h, char *msg, size_t msglen);
 /* Path of a helper program: $ENV, next to /proc/self/exe, then PATH. */
 int find_helper(const char *prog, const char *env, char *out, size_t len);
 /* ---- volume.c ---- */

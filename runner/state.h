@@ -94,7 +94,9 @@ int ps_print(bool all, bool quiet, bool json);
 bool image_used_by(const char *image, char id[ID_LEN + 1]);
 bool volume_used_by(const char *name, char id[ID_LEN + 1]);
 
-/* Writes data to path atomically (tmp + fsync + rename). */
+/* Writes data to path atomically (tmp + rename): readers see the old or
+ * the new text, never a part.  No fsync: this is runtime state under
+ * $STRATA_RUN (a tmpfs, /run, by default), which no reboot keeps anyway. */
 int write_atomic(const char *path, const char *data);
 
 #endif

@@ -388,8 +388,6 @@ int write_atomic(const char *path, const char *data)
 		}
 		off += (size_t)n;
 	}
-	if (!e && fsync(fd) < 0)
-		e = -errno;
 	if (close(fd) < 0 && !e)
 		e = -errno;
 	if (!e && rename(tmp, path) < 0)
