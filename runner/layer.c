@@ -20,15 +20,6 @@
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
 
-void layer_time_now(char buf[32])
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (!gmtime_r(&now, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		strcpy(buf, "1970-01-01T00:00:00Z");
-}
-
 /* ---- entry names ---- */
 
 /* "./a//b/" -> "a/b"; the root is "". */
@@ -566,7 +557,7 @@ static int write_meta(const char *dir, const char *id, unsigned long long size,
 	char path[PATH_MAX], now[32];
 	int r = 0;
 
-	layer_time_now(now);
+	img_time_now(now);
 	if (snprintf(path, sizeof(path), "%s/layer.json", dir) >= (int)sizeof(path))
 		r = img_fail(eb, "%s/layer.json: ENAMETOOLONG", dir);
 	else if (!o || json_object_object_add(o, "id", json_object_new_string(id)) ||

@@ -48,7 +48,4 @@ int layer_from_busybox(const char *dir, const char *bb, struct img_err *eb);
  * DIR/layer.json and syncs the filesystem. */
 int layer_seal(const char *dir, char id[65], unsigned long long *size, struct img_err *eb);
 
-/* "2024-01-31T12:00:00Z" */
-void layer_time_now(char buf[32]);
-
 #endif

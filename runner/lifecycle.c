@@ -187,7 +187,7 @@ int container_commit(const char *id, const char *name, char *err, size_t errlen)
 		return FAIL("cannot read the configuration of %.12s", id);
 	container_path(&c, "upper", upper, sizeof(upper));
 	/* Volumes are bind mounts: their content never reaches upper. */
-	r = image_commit(root_dir(), upper, c.image, name, err, errlen);
+	r = image_tool((const char *const[]){ "commit", upper, c.image, name, NULL }, err, errlen);
 	container_free(&c);
 	return r;
 }
@@ -227,7 +227,8 @@ int container_from_image(struct container *c, int argc, char **argv, char **extr
 	char err[ERRLEN];
 	int e = 0;
 
-	if (!strcmp(c->image, "busybox") && image_ensure_busybox(root_dir(), err, sizeof(err)) < 0) {
+	if (!strcmp(c->image, "busybox") && !image_exists(root_dir(), "busybox") &&
+	    image_tool((const char *const[]){ "busybox", NULL }, err, sizeof(err)) < 0) {
 		log_error("building the busybox image: %s", err);
 		return EXIT_RUNNER;
 	}
@@ -307,7 +308,8 @@ int container_export(const char *id, const char *dest, char *err, size_t errlen)
 			_exit(1);
 		}
 		if (union_mount_ro(dirs, c.nlayers + 1, mnt, msg, sizeof(msg)) < 0 ||
-		    image_export_dir(mnt, dest, msg, sizeof(msg)) < 0) {
+		    image_tool((const char *const[]){ "export-dir", mnt, dest, NULL }, msg, sizeof(msg)) <
+			    0) {
 			dprintf(pfd[1], "%s", msg);
 			umount2(mnt, MNT_DETACH);
 			_exit(1);

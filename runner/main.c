@@ -346,7 +346,8 @@ static int cmd_import(int argc, char **argv)
 		return r > 0 ? 0 : r;
 	if (!name_is_valid(argv[optind + 1]))
 		return bad_usage("invalid image name '%s'", argv[optind + 1]);
-	if (image_import(root_dir(), argv[optind], argv[optind + 1], err, sizeof(err)) < 0) {
+	if (image_tool((const char *const[]){ "import", argv[optind], argv[optind + 1], NULL }, err,
+		       sizeof(err)) < 0) {
 		log_error("import: %s", err);
 		return 1;
 	}
@@ -364,7 +365,8 @@ static int cmd_export(int argc, char **argv)
 	if (container_resolve(argv[optind], id, err, sizeof(err)) == 0)
 		r = container_export(id, argv[optind + 1], err, sizeof(err));
 	else if (name_is_valid(argv[optind]))
-		r = image_export(root_dir(), argv[optind], argv[optind + 1], err, sizeof(err));
+		r = image_tool((const char *const[]){ "export", argv[optind], argv[optind + 1], NULL },
+			       err, sizeof(err));
 	else
 		r = (snprintf(err, sizeof(err), "no such container or image: '%s'", argv[optind]), -1);
 	if (r < 0) {

@@ -225,7 +225,7 @@ static char *union_options(const struct container *c)
 	return s;
 }
 
-int helper_spawn(char *const argv[], int extra_fd, struct helper *h)
+int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h)
 {
 	int pipefd[2];
 
@@ -248,7 +248,8 @@ int helper_spawn(char *const argv[], int extra_fd, struct helper *h)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
+		if (null < 0 || dup2(pipefd[1], 2) < 0 ||
+		    (!keep_stdio && (dup2(null, 0) < 0 || dup2(null, 1) < 0)))
 			_exit(126);
 		/* The daemons outlive us (strata-procfs every container): none
 		 * may keep an fd our caller gave us, such as a pipe it reads
@@ -306,9 +307,32 @@ int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
 	struct helper h;
 
 	msg[0] = '\0';
-	if (helper_spawn(argv, extra_fd, &h) < 0)
+	if (helper_spawn(argv, extra_fd, false, &h) < 0)
 		return -1;
 	return helper_finish(&h, msg, msglen);
+}
+
+int image_tool(const char *const args[], char *err, size_t errlen)
+{
+	char bin[PATH_MAX], msg[ERRLEN];
+	const char *argv[16] = { bin, root_dir() };
+	struct helper h;
+	size_t n = 2;
+	int st;
+
+	if (find_helper("strata-image", "STRATA_IMAGE", bin, sizeof(bin)) < 0)
+		return FAIL("strata-image not found (next to strata, or in PATH)");
+	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(argv[0]) - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (helper_spawn((char *const *)argv, -1, true, &h) < 0)
+		return FAIL("starting strata-image: %s", errno_name(errno));
+	st = helper_finish(&h, msg, sizeof(msg));
+	if (st > 128 && !msg[0]) /* e.g. SIGPIPE: the reader of an export left */
+		return FAIL("strata-image killed by signal %s", sigabbrev_np(st - 128));
+	if (st != 0)
+		return FAIL("%s", msg[0] ? msg : "strata-image failed");
+	return 0;
 }
 
 int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, char *err,
@@ -344,7 +368,7 @@ int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, 
 	{
 		char *argv[] = { bin, "-o", opts, mnt, NULL };
 
-		r = helper_spawn(argv, fd, h);
+		r = helper_spawn(argv, fd, false, h);
 	}
 	close(fd);
 	free(opts);

@@ -146,8 +146,12 @@ int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t err
  * line of its stderr goes to msg.  The same in two steps: helper_spawn()
  * (0, or -1 with errno) and helper_finish() (the status). */
 int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
-int helper_spawn(char *const argv[], int extra_fd, struct helper *h);
+int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h);
 int helper_finish(struct helper *h, char *msg, size_t msglen);
+/* Runs strata-image (runner/image_main.c) on $STRATA_ROOT with args (a
+ * NULL-terminated list after the root), on our stdin and stdout: 0, or -1
+ * with its one-line reason in err. */
+int image_tool(const char *const args[], char *err, size_t errlen);
 /* Path of a helper program: $ENV, next to /proc/self/exe, then PATH. */
 int find_helper(const char *prog, const char *env, char *out, size_t len);
 /* ---- volume.c ---- */

@@ -315,7 +315,7 @@ json_object *manifest_new(const char *name, const char *const *ids, json_object 
 	json_object *m = json_object_new_object();
 	char now[32];
 
-	layer_time_now(now);
+	img_time_now(now);
 	if (!config)
 		config = json_object_new_object();
 	if (!m || !config || json_object_object_add(m, "name", json_object_new_string(name)) ||

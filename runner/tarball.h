@@ -87,5 +87,7 @@ int img_open_beneath(int rootfd, const char *path, int flags);
  * success: the tree is gone either way). */
 int img_remove_tree_at(int dirfd, const char *name);
 int img_remove_tree(const char *path);
+/* The current UTC time as "2024-01-31T12:00:00Z". */
+void img_time_now(char buf[32]);
 
 #endif

@@ -40,5 +40,7 @@ int at_path(char *buf, size_t len, int dirfd, const char *name);
 int add_names(int dirfd, bool skip_meta, char ***names, size_t *n);
 /* Sorted, duplicates dropped. */
 void sort_unique(char **names, size_t *n);
+/* qsort() comparison of two char * names. */
+int cmp_names(const void *a, const void *b);
 
 #endif
