@@ -352,7 +352,7 @@ static unsigned long clone_flags(const struct container *c)
 static int start(struct run *r, char *err, size_t errlen)
 {
 	struct container *c = r->c;
-	char upper[PATH_MAX], msg[ERRLEN];
+	char msg[ERRLEN];
 	struct helper daemon;
 	int sv[2], e;
 
@@ -410,14 +410,12 @@ static int start(struct run *r, char *err, size_t errlen)
 		return -1;
 	close(r->sock);
 	r->sock = -1;
-	container_path(c, "upper", upper, sizeof(upper));
 	{
 		struct cstate st = { .status = ST_RUNNING, .exit_code = -1, .pid = r->pid };
 
 		st.pid_start = proc_start_time(r->pid);
 		st.monitor = getpid();
 		st.monitor_start = proc_start_time(st.monitor);
-		st.union_pid = union_daemon_pid(upper);
 		now_rfc3339(st.started, sizeof(st.started));
 		e = state_save(c->id, &st);
 	}

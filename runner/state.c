@@ -435,7 +435,6 @@ int state_save(const char *id, const struct cstate *s)
 	json_object_object_add(o, "pid_start", json_object_new_uint64(s->pid_start));
 	json_object_object_add(o, "monitor", json_object_new_int(s->monitor));
 	json_object_object_add(o, "monitor_start", json_object_new_uint64(s->monitor_start));
-	json_object_object_add(o, "union_pid", json_object_new_int(s->union_pid));
 	json_object_object_add(o, "exit_code", json_object_new_int(s->exit_code));
 	json_object_object_add(o, "oom_killed", json_object_new_boolean(s->oom_killed));
 	json_object_object_add(o, "started", json_object_new_string(s->started));
@@ -459,7 +458,6 @@ int state_load(const char *id, struct cstate *s)
 	s->pid_start = guint(o, "pid_start");
 	s->monitor = (pid_t)gint(o, "monitor", 0);
 	s->monitor_start = guint(o, "monitor_start");
-	s->union_pid = (pid_t)gint(o, "union_pid", 0);
 	s->exit_code = (int)gint(o, "exit_code", -1);
 	s->oom_killed = gbool(o, "oom_killed");
 	snprintf(s->started, sizeof(s->started), "%s", gstr(o, "started") ?: "");

@@ -32,7 +32,6 @@ struct cstate {
 	unsigned long long pid_start;    /* its start time (pid reuse guard) */
 	pid_t monitor;                   /* who waits for it: the runner or the -d monitor */
 	unsigned long long monitor_start;
-	pid_t union_pid;                 /* the strata-unionfs daemon */
 	int exit_code;                   /* -1: unknown */
 	bool oom_killed;
 	char started[40], finished[40];  /* RFC 3339, "" when not yet */
