@@ -124,15 +124,21 @@ int node_fstat_open(struct node *n, struct stat *st)
 	return err;
 }
 
-int node_dup_open_fd(struct node *n)
+int node_dup_upper_fd(struct node *n)
 {
 	int fd = -ENOENT;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->open_files) {
-		fd = fcntl(ufile_fd(n->open_files), F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			fd = -errno;
+	for (struct ufile *f = n->open_files; f && fd == -ENOENT; f = f->next) {
+		pthread_mutex_lock(&f->lock);
+		/* Only a handle already on the upper copy: one still on a
+		 * lower file (its re-targeting failed) must not be changed. */
+		if (f->branch == 0) {
+			fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				fd = -errno;
+		}
+		pthread_mutex_unlock(&f->lock);
 	}
 	pthread_mutex_unlock(&n->lock);
 	return fd;

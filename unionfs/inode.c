@@ -131,7 +131,7 @@ static int setattr_unlinked(struct node *n, struct setattr_args *a)
 		return -ENOENT;
 	if (a->fd >= 0)
 		return apply_setattr(NULL, a);
-	fd = node_dup_open_fd(n);
+	fd = node_dup_upper_fd(n);
 	if (fd < 0)
 		return fd;
 	a->fd = fd;

@@ -87,8 +87,9 @@ int file_fstat(struct fuse_file_info *fi, struct stat *st);
 void file_retarget_all(struct node *n, int dirfd, const char *name);
 /* fstat() through any open handle of n; -ENOENT when none is open. */
 int node_fstat_open(struct node *n, struct stat *st);
-/* A new fd on the object of one of n's open handles, or -ENOENT. */
-int node_dup_open_fd(struct node *n);
+/* A new fd on n's upper object through one of its open handles, or
+ * -ENOENT when no handle is on the upper copy. */
+int node_dup_upper_fd(struct node *n);
 /* For setattr on an open handle: its fd when writable, else -1. */
 int file_upper_fd(struct fuse_file_info *fi);
 
