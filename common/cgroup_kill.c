@@ -24,14 +24,15 @@
 
 /* ---- using ---- */
 
-/* dir[], v2_dir and dev_dir with co-mounted duplicates dropped. */
-static int unique_dirs(const struct cg_container *c, const char **out)
+/* dir[], v2_dir and dev_dir with co-mounted duplicates dropped (and
+ * v2_dir itself with skip_v2). */
+static int unique_dirs(const struct cg_container *c, bool skip_v2, const char **out)
 {
 	int n = 0;
 
 	for (int i = -2; i < CG_NCTRL; i++) {
 		const char *s = i == -2 ? c->v2_dir : i == -1 ? c->dev_dir : c->dir[i];
-		bool dup = !s;
+		bool dup = !s || (skip_v2 && c->v2_dir && strcmp(s, c->v2_dir) == 0);
 
 		for (int j = 0; j < n && !dup; j++)
 			dup = strcmp(out[j], s) == 0;
@@ -41,11 +42,12 @@ static int unique_dirs(const struct cg_container *c, const char **out)
 	return n;
 }
 
-int cg_container_attach(const struct cg_container *c, pid_t pid, char *err, size_t errlen)
+int cg_container_attach(const struct cg_container *c, pid_t pid, bool skip_v2, char *err,
+			size_t errlen)
 {
 	struct errbuf e = { err, errlen };
 	const char *dirs[MAX_DIRS];
-	int n = unique_dirs(c, dirs), rc = 0;
+	int n = unique_dirs(c, skip_v2, dirs), rc = 0;
 
 	for (int i = 0; i < n && rc == 0; i++) {
 		struct cgd d;
@@ -206,7 +208,7 @@ int cg_container_destroy(struct cg_container *c)
 	char parent[PATH_MAX];
 	const char *id;
 	long long deadline;
-	int n = unique_dirs(c, dirs), rc;
+	int n = unique_dirs(c, false, dirs), rc;
 
 	for (int i = 0; i < n; i++) {
 		if (split_path(dirs[i], parent, sizeof(parent), &id) < 0) {

@@ -65,8 +65,10 @@ int cg_container_create(const struct cg_host *h, const char *id, const struct cg
  * enforce it, so the caller should refuse to run).  A stand-in tree gets
  * the v1 writes; a cgroup2 stand-in gets no program. */
 int cg_container_devices(const struct cg_container *c, char *err, size_t errlen);
-/* Moves pid (the whole process) into every cgroup of c. */
-int cg_container_attach(const struct cg_container *c, pid_t pid, char *err, size_t errlen);
+/* Moves pid (the whole process) into every cgroup of c; with skip_v2, into
+ * all but v2_dir (the process was born there: clone3 CLONE_INTO_CGROUP). */
+int cg_container_attach(const struct cg_container *c, pid_t pid, bool skip_v2, char *err,
+			size_t errlen);
 /* Was a process of c killed by the OOM killer? (memory.events oom_kill /
  * memory.oom_control oom_kill, kernel 4.13+: -ENODATA before). false
  * without a memory cgroup. */

@@ -235,14 +235,30 @@ static __attribute__((noreturn)) void child_main(struct run *r, int sock)
 	init_start(&spec);
 }
 
-/* clone3 with a pidfd; clone + pidfd_open where clone3 is missing. */
-static pid_t clone_child(unsigned long flags, int *pidfd)
+/* clone3 with a pidfd, born in the cgroup2 directory cgfd when it is not
+ * -1 (*in_cgroup tells whether that happened: a kernel before 5.7, or a
+ * cgroup that refuses it, gets a plain clone); clone + pidfd_open where
+ * clone3 is missing. */
+static pid_t clone_child(unsigned long flags, int cgfd, int *pidfd, bool *in_cgroup)
 {
 	struct clone_args args = { .flags = flags | CLONE_PIDFD,
 				   .pidfd = (uint64_t)(uintptr_t)pidfd,
 				   .exit_signal = SIGCHLD };
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	pid_t pid;
 
+	*in_cgroup = false;
+	if (cgfd >= 0) {
+		struct clone_args into = args;
+
+		into.flags |= CLONE_INTO_CGROUP;
+		into.cgroup = (uint64_t)cgfd;
+		pid = (pid_t)syscall(SYS_clone3, &into, sizeof(into));
+		if (pid >= 0) {
+			*in_cgroup = true;
+			return pid;
+		}
+	}
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (pid >= 0 || errno != ENOSYS)
 		return pid;
 	pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
@@ -354,7 +370,8 @@ static int start(struct run *r, char *err, size_t errlen)
 	struct container *c = r->c;
 	char msg[ERRLEN];
 	struct helper daemon;
-	int sv[2], e;
+	bool in_v2;
+	int sv[2], e, cgfd;
 
 	e = cg_host_detect(&r->host, NULL);
 	if (e < 0)
@@ -376,16 +393,26 @@ static int start(struct run *r, char *err, size_t errlen)
 		return FAIL("/dev/null: %s", errno_name(errno));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return FAIL("socketpair: %s", errno_name(errno));
-	r->pid = clone_child(clone_flags(c), &r->pidfd);
+	/* Born in its cgroup2 directory, the child needs no cgroup.procs write
+	 * there: on a pure cgroup v2 host that saves the RCU grace period
+	 * every migration waits for (see below). */
+	cgfd = r->cg.v2_dir ? open(r->cg.v2_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	r->pid = clone_child(clone_flags(c), cgfd, &r->pidfd, &in_v2);
 	if (r->pid < 0) {
+		int err_clone = errno;
+
+		if (cgfd >= 0)
+			close(cgfd);
 		close(sv[0]);
 		close(sv[1]);
-		return FAIL("clone: %s", errno_name(errno));
+		return FAIL("clone: %s", errno_name(err_clone));
 	}
 	if (r->pid == 0) {
 		close(sv[0]);
 		child_main(r, sv[1]);
 	}
+	if (cgfd >= 0)
+		close(cgfd);
 	close(sv[1]);
 	r->sock = sv[0];
 	if (expect(r, SYNC_FUSE_MOUNTED, err, errlen) < 0)
@@ -399,7 +426,7 @@ static int start(struct run *r, char *err, size_t errlen)
 		return -1;
 	/* Moving a task between cgroups waits for an RCU grace period (about
 	 * 10 ms here): the daemon starts up meanwhile. */
-	e = cg_container_attach(&r->cg, r->pid, err, errlen);
+	e = cg_container_attach(&r->cg, r->pid, in_v2, err, errlen);
 	if (union_daemon_started(&daemon, e < 0 ? msg : err, e < 0 ? sizeof(msg) : errlen) < 0 ||
 	    e < 0)
 		return -1;

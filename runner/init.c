@@ -410,7 +410,7 @@ static __attribute__((noreturn)) void exec_joiner(struct exec_spec *spec, int fd
 	int master, slave;
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (cg_container_attach(cg, getpid(), err, sizeof(err)) < 0)
+	if (cg_container_attach(cg, getpid(), false, err, sizeof(err)) < 0)
 		exec_fail(spec, EXIT_RUNNER, "joining the container's cgroups: %s", err);
 	for (size_t i = 0; i < NNS; i++) {
 		if (setns(fds[i], 0) < 0)

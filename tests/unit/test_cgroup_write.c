@@ -429,10 +429,15 @@ Test(fake, hybrid_adds_an_empty_unified_cgroup)
 	cr_assert_str_eq(slurp(at("unified/cgroup.subtree_control")), "", "nothing to enable");
 	cr_assert_str_eq(slurp(at("memory/strata/%s/memory.limit_in_bytes", id)), "67108864");
 
-	cr_assert_eq(cg_container_attach(&c, 4242, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cg_container_attach(&c, 4242, false, err, sizeof(err)), 0, "%s", err);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		cr_assert_str_eq(slurp(at("%s/strata/%s/cgroup.procs", dirs[i], id)), "4242",
 				 "%s", dirs[i]);
+	/* A process cloned into the cgroup2 directory joins only the others. */
+	cr_assert_eq(cg_container_attach(&c, 4343, true, err, sizeof(err)), 0, "%s", err);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		cr_assert_str_eq(slurp(at("%s/strata/%s/cgroup.procs", dirs[i], id)),
+				 strcmp(dirs[i], "unified") ? "4343" : "4242", "%s", dirs[i]);
 	cr_assert_eq(cg_container_destroy(&c), 0);
 	assert_gone();
 }
@@ -791,7 +796,7 @@ Test(host, limits_attach_destroy)
 	cr_assert_str_eq(kread(c.dir[CG_PIDS], "pids.max"), "64");
 
 	child = spawn(&go, NULL);
-	cr_assert_eq(cg_container_attach(&c, child, err, sizeof(err)), 0, "attach: %s", err);
+	cr_assert_eq(cg_container_attach(&c, child, false, err, sizeof(err)), 0, "attach: %s", err);
 	release(go);
 	cr_assert_eq(cg_proc_read(&h, "/proc", child, &p), 0);
 	snprintf(want, sizeof(want), "/strata/%s", id);
@@ -839,7 +844,7 @@ Test(host, oom_kill_is_reported)
 	cr_assert_eq(cg_container_oom_killed(&c, &killed), 0);
 	cr_assert_not(killed);
 	child = spawn(&go, eat_200m);
-	cr_assert_eq(cg_container_attach(&c, child, err, sizeof(err)), 0, "attach: %s", err);
+	cr_assert_eq(cg_container_attach(&c, child, false, err, sizeof(err)), 0, "attach: %s", err);
 	release(go);
 	cr_assert_eq(waitpid(child, &status, 0), child);
 	child = -1;
@@ -863,7 +868,7 @@ Test(host, nested_cgroup_is_cleaned_up)
 	pd = c.dir[CG_PIDS] ? c.dir[CG_PIDS] : c.v2_dir;
 	cr_assert_not_null(pd);
 	child = spawn(&go, NULL);
-	cr_assert_eq(cg_container_attach(&c, child, err, sizeof(err)), 0, "attach: %s", err);
+	cr_assert_eq(cg_container_attach(&c, child, false, err, sizeof(err)), 0, "attach: %s", err);
 	snprintf(sub, sizeof(sub), "%s/inner", pd);
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	strcat(sub, "/cgroup.procs");
