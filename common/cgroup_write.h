@@ -60,7 +60,8 @@ int cg_container_create(const struct cg_host *h, const char *id, const struct cg
  * ptys) may be opened.  v1: devices.deny "a", then devices.allow lines in
  * dev_dir; cgroup2: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to
  * v2_dir (BPF_F_ALLOW_MULTI: a host's own device programs still apply).
- * Hybrid hosts get both.  Returns 0, or -errno with err set: -ENODEV when
+ * Hybrid hosts get v1's only (it covers every process).  Returns 0, or
+ * -errno with err set: -ENODEV when
  * c has neither a devices cgroup nor a cgroup2 directory (nothing could
  * enforce it, so the caller should refuse to run).  A stand-in tree gets
  * the v1 writes; a cgroup2 stand-in gets no program. */
