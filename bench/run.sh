@@ -84,7 +84,7 @@ if [[ ${STRATA_SKIP_DEPS:-0} != 1 ]]; then
 		command -v "$c" >/dev/null || { "$ROOT/scripts/install-deps.sh" || exit 2; break; }
 	done
 fi
-if [[ ! -x $BUILD/strata-unionfs || ! -x $BUILD/strata-procfs || ! -x $BUILD/strata ]]; then
+if [[ ! -x $BUILD/strata-unionfs || ! -x $BUILD/strata-procfs || ! -x $BUILD/strata || ! -x $BUILD/strata-image ]]; then
 	log "building Strata in $BUILD"
 	{ [[ -d $BUILD ]] || meson setup "$BUILD" "$ROOT"; } && ninja -C "$BUILD" >/dev/null || exit 2
 fi

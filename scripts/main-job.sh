@@ -18,7 +18,7 @@ if [[ -f $BUILD_DIR/meson-private/coredata.dat ]]; then
 else
 	meson setup "$BUILD_DIR" >/dev/null
 fi
-ninja -C "$BUILD_DIR" strata strata-unionfs strata-procfs >/dev/null
+ninja -C "$BUILD_DIR" strata strata-image strata-unionfs strata-procfs >/dev/null
 
 set -x
 "$BUILD_DIR/strata" run --rm -m 256m --cpuset-cpus 0 busybox \
