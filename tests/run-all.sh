@@ -5,7 +5,8 @@
 #
 # The last line printed is always "N passed, N failed", counted per test case:
 # each Criterion test case (from its TAP output) is one, every other meson test
-# (e.g. the differential test) is one, scripts/demo-union.sh is one; a build
+# (e.g. the differential test) is one, scripts/demo-union.sh and
+# scripts/main-job.sh (the README's first command) are one each; a build
 # failure is one failure, and so is every strata FUSE mount still present after
 # the run (which is then lazily unmounted).  Skipped cases are not counted.
 # Exits non-zero when anything failed.
@@ -13,7 +14,8 @@
 # Environment:
 #   BUILD_DIR         build directory (default: build, in the source tree)
 #   STRATA_SKIP_DEPS  1 = do not run scripts/install-deps.sh
-#   STRATA_SKIP_DEMO  1 = do not run scripts/demo-union.sh as a smoke test
+#   STRATA_SKIP_DEMO  1 = do not run scripts/demo-union.sh and scripts/main-job.sh
+#                     as smoke tests
 #                     (it runs, as one more test, only when no arguments are given)
 #   STRATA_PRIVATE_MNTNS  1 = run in a private mount namespace (unshare -m), so
 #                     that on a shared machine this run can neither see nor
@@ -112,19 +114,38 @@ rm -f "$testlog"
 meson test -C "$BUILD_DIR" --print-errorlogs --no-rebuild "$@" </dev/null
 meson_rc=$?
 
-# The README's first command, as a smoke test (one test) on full runs.
+# Smoke tests on full runs, one test each: scripts/demo-union.sh, and the
+# README's first command, scripts/main-job.sh, whose container must show its
+# 256 MiB in /proc/meminfo and one CPU in nproc.  The main job runs on a
+# temporary $STRATA_ROOT/$STRATA_RUN, whose strata-procfs is unmounted after.
 demo_passed=0 demo_failed=0
-if (($# == 0)) && [[ ${STRATA_SKIP_DEMO:-0} != 1 ]]; then
-	demo_log=$BUILD_DIR/meson-logs/demo-union.txt
-	if STRATA_SKIP_DEPS=1 BUILD_DIR=$BUILD_DIR timeout --kill-after=10 120 \
-		scripts/demo-union.sh </dev/null >"$demo_log" 2>&1; then
-		demo_passed=1
-		log "demo-union: ok"
+smoke() { # NAME LOG COMMAND...
+	local name=$1 slog=$2
+	shift 2
+	if "$@" </dev/null >"$slog" 2>&1; then
+		demo_passed=$((demo_passed + 1))
+		log "$name: ok"
 	else
-		demo_failed=1
-		log "demo-union: FAILED; its output ($demo_log):"
-		sed 's/^/    /' "$demo_log" >&2
+		demo_failed=$((demo_failed + 1))
+		log "$name: FAILED; its output ($slog):"
+		sed 's/^/    /' "$slog" >&2
 	fi
+}
+main_job_shows_limits() {
+	local dir rc=1
+	dir=$(mktemp -d /tmp/strata-main-job.XXXXXX) || return 1
+	STRATA_SKIP_DEPS=1 BUILD_DIR=$BUILD_DIR STRATA_ROOT=$dir/root STRATA_RUN=$dir/run \
+		timeout --kill-after=10 300 scripts/main-job.sh >"$dir/out" 2>&1 &&
+		grep -Eq '^MemTotal: +262144 kB$' "$dir/out" && grep -qx 1 "$dir/out" && rc=0
+	cat "$dir/out"
+	umount "$dir/root/procfs" 2>/dev/null
+	rm -rf "$dir"
+	return $rc
+}
+if (($# == 0)) && [[ ${STRATA_SKIP_DEMO:-0} != 1 ]]; then
+	smoke demo-union "$BUILD_DIR/meson-logs/demo-union.txt" \
+		env STRATA_SKIP_DEPS=1 BUILD_DIR="$BUILD_DIR" timeout --kill-after=10 120 scripts/demo-union.sh
+	smoke main-job "$BUILD_DIR/meson-logs/main-job.txt" main_job_shows_limits
 fi
 
 leftover=$(unmount_leftovers)
