@@ -96,18 +96,33 @@ void use_release_for_run(void);
 /* `strata commit`: the upper dir as a new top layer over the image. */
 int container_commit(const char *id, const char *name, char *err, size_t errlen);
 
-/* ---- rootfs.c ---- */
-/* Opens /dev/fuse for the child to mount with (O_CLOEXEC). */
-int union_open_fuse(char *err, size_t errlen);
-/* In the child: makes / rprivate, mounts the FUSE connection fusefd on the
- * container's rootfs directory. */
-int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t errlen);
+/* ---- helper.c ---- */
 /* A helper program started by helper_spawn(): its pid and the read end
  * of its stderr. */
 struct helper {
 	pid_t pid;
 	int err_fd;
 };
+/* Runs argv[0] (a helper that daemonizes: strata-unionfs, strata-procfs)
+ * with extra_fd inherited (-1: none) and returns its exit status; the first
+ * line of its stderr goes to msg.  The same in two steps: helper_spawn()
+ * (0, or -1 with errno) and helper_finish() (the status). */
+int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
+int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h);
+int helper_finish(struct helper *h, char *msg, size_t msglen);
+/* Runs strata-image (runner/image_main.c) on $STRATA_ROOT with args (a
+ * NULL-terminated list after the root), on our stdin and stdout: 0, or -1
+ * with its one-line reason in err. */
+int image_tool(const char *const args[], char *err, size_t errlen);
+/* Path of a helper program: $ENV, next to /proc/self/exe, then PATH. */
+int find_helper(const char *prog, const char *env, char *out, size_t len);
+
+/* ---- rootfs.c ---- */
+/* Opens /dev/fuse for the child to mount with (O_CLOEXEC). */
+int union_open_fuse(char *err, size_t errlen);
+/* In the child: makes / rprivate, mounts the FUSE connection fusefd on the
+ * container's rootfs directory. */
+int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t errlen);
 /* In the parent: starts a strata-unionfs daemon on that connection; it
  * starts up while the caller goes on.  union_daemon_started() then waits
  * until it serves (0), or reports why it failed (-1, err set). */
@@ -141,19 +156,6 @@ int rootfs_bind_console(const char *slave, char *err, size_t errlen);
 /* Mounts a read-only union of dirs (top first) on mnt in the caller's
  * mount namespace (which the caller made private). */
 int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t errlen);
-/* Runs argv[0] (a helper that daemonizes: strata-unionfs, strata-procfs)
- * with extra_fd inherited (-1: none) and returns its exit status; the first
- * line of its stderr goes to msg.  The same in two steps: helper_spawn()
- * (0, or -1 with errno) and helper_finish() (the status). */
-int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
-int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h);
-int helper_finish(struct helper *h, char *msg, size_t msglen);
-/* Runs strata-image (runner/image_main.c) on $STRATA_ROOT with args (a
- * NULL-terminated list after the root), on our stdin and stdout: 0, or -1
- * with its one-line reason in err. */
-int image_tool(const char *const args[], char *err, size_t errlen);
-/* Path of a helper program: $ENV, next to /proc/self/exe, then PATH. */
-int find_helper(const char *prog, const char *env, char *out, size_t len);
 /* ---- volume.c ---- */
 /* -v SRC:DST[:ro|rw]: SRC absolute = a host path (must exist), else a
  * named volume ($STRATA_ROOT/volumes/NAME/_data). */

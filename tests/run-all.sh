@@ -118,15 +118,15 @@ meson_rc=$?
 # README's first command, scripts/main-job.sh, whose container must show its
 # 256 MiB in /proc/meminfo and one CPU in nproc.  The main job runs on a
 # temporary $STRATA_ROOT/$STRATA_RUN, whose strata-procfs is unmounted after.
-demo_passed=0 demo_failed=0
+smoke_passed=0 smoke_failed=0
 smoke() { # NAME LOG COMMAND...
 	local name=$1 slog=$2
 	shift 2
 	if "$@" </dev/null >"$slog" 2>&1; then
-		demo_passed=$((demo_passed + 1))
+		smoke_passed=$((smoke_passed + 1))
 		log "$name: ok"
 	else
-		demo_failed=$((demo_failed + 1))
+		smoke_failed=$((smoke_failed + 1))
 		log "$name: FAILED; its output ($slog):"
 		sed 's/^/    /' "$slog" >&2
 	fi
@@ -270,8 +270,8 @@ PY
 ) || counts="0 1"
 
 read -r passed failed <<<"$counts"
-passed=$((passed + demo_passed))
-failed=$((failed + demo_failed))
+passed=$((passed + smoke_passed))
+failed=$((failed + smoke_failed))
 if ((meson_rc != 0 && failed == 0)); then
 	log "meson test exited $meson_rc but no failing test was found; counting one failure"
 	failed=1
