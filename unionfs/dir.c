@@ -17,6 +17,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "whiteout.h"
 
 int lower_has_name(struct node *parent, const char *name, bool *has)
@@ -351,6 +352,7 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 			file_detach(fi);
 			node_unref(n);
 		}
+		pt_reply_done();
 	}
 }
 

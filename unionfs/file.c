@@ -1,6 +1,13 @@
 /* Open files, as fs/overlayfs/file.c: a handle holds one backing fd; a
  * read-only handle opened before a copy-up switches to the upper copy, so it
- * sees data written after the copy-up. */
+ * sees data written after the copy-up.
+ *
+ * Where the kernel allows it (passthrough.h), a handle's reads, writes and
+ * mmap go straight to the backing file.  Only a copy that keeps its identity
+ * is passed through: the upper one, or any copy in a union nothing can be
+ * written to.  A lower file opened in a writable union goes through the
+ * daemon, because its copy-up must reach the handles already open, which a
+ * kernel passthrough file could never be re-pointed at. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,12 +18,14 @@
 #include "copyup.h"
 #include "log.h"
 #include "ops.h"
+#include "passthrough.h"
 
 struct ufile {
 	pthread_mutex_t lock; /* guards fd/branch while they are swapped */
 	int fd;
 	int flags;
 	unsigned int branch;  /* branch the fd points into */
+	bool passthrough;     /* the kernel does its I/O on the backing file */
 	struct node *node;    /* holds a reference */
 	struct ufile *next;   /* in node->open_files */
 };
@@ -43,9 +52,43 @@ int open_backing(struct node *n, int flags)
 	return fd;
 }
 
+static bool may_pass_through(const struct ufile *f)
+{
+	return pt_enabled() && S_ISREG(f->node->type) && (f->branch == 0 || !ufs.writable);
+}
+
+/* Chooses how the kernel does f's I/O, keeping the kernel's rule: while
+ * the inode has passthrough opens, every new one shares their backing
+ * file; while it has page-cache opens, none is passed through.  Returns
+ * the backing id for the open reply, or 0.  Caller holds n->lock. */
+static int choose_io(struct ufile *f)
+{
+	struct node *n = f->node;
+	int id = 0;
+
+	if (n->pt_opens > 0) {
+		id = n->backing_id;
+	} else if (n->cached_opens == 0 && may_pass_through(f)) {
+		id = pt_backing_open(f->fd);
+		if (id < 0 && id != -ELOOP)
+			log_debug("no passthrough for '%s': %s", n->name, errno_name(-id));
+		n->backing_id = id > 0 ? id : 0;
+	}
+	if (id > 0) {
+		f->passthrough = true;
+		n->pt_opens++;
+		n->page_cache_stale = true;
+		return id;
+	}
+	n->cached_opens++;
+	return 0;
+}
+
 int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
 {
 	struct ufile *f = calloc(1, sizeof(*f));
+	bool stale;
+	int id;
 
 	if (!f)
 		return -ENOMEM;
@@ -58,9 +101,26 @@ int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
 	pthread_mutex_lock(&n->lock);
 	f->next = n->open_files;
 	n->open_files = f;
+	id = choose_io(f);
+	stale = !id && n->page_cache_stale;
+	if (stale)
+		n->page_cache_stale = false;
 	pthread_mutex_unlock(&n->lock);
 	fi->fh = (uintptr_t)f;
+	/* The kernel refuses page-cache flags on a passthrough open. */
+	if (id) {
+		fi->keep_cache = 0;
+		fi->direct_io = 0;
+		pt_reply_with(id);
+	} else if (stale) {
+		fi->keep_cache = 0;
+	}
 	return 0;
+}
+
+bool file_is_passthrough(const struct fuse_file_info *fi)
+{
+	return ufile((struct fuse_file_info *)fi)->passthrough;
 }
 
 /* The fd to use for I/O: re-targeted at the upper copy when the node was
@@ -180,24 +240,29 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	/* Every change goes through this mount: cached pages stay valid
+	 * (file_attach() drops them when passthrough writes went around). */
+	fi->keep_cache = 1;
 	err = file_attach(fi, n, fd, fi->flags);
 	if (err) {
 		close(fd);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	/* Every change goes through this mount: cached pages stay valid. */
-	fi->keep_cache = 1;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	/* A hard-linked upper file whose names could not be made one node
-	 * (node_make_shared failed) has a page cache per name: only
-	 * uncached I/O keeps those names coherent. */
-	if (n->self_fd < 0 && n->branch == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_nlink > 1) {
+	 * (node_make_shared failed) has a page cache per name: only uncached
+	 * I/O keeps those names coherent.  Passthrough shares the upper
+	 * file's own page cache, which is coherent already. */
+	if (!file_is_passthrough(fi) && n->self_fd < 0 && n->branch == 0 && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_nlink > 1) {
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
 	}
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
-	fuse_reply_open(req, fi);
+	/* Interrupted: the kernel will not release what it never got. */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		file_detach(fi);
+	pt_reply_done();
 }
 
 void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -248,6 +313,8 @@ void file_detach(struct fuse_file_info *fi)
 	struct ufile *f = ufile(fi), **pp;
 	struct node *n = f->node;
 
+	int unused_backing = 0;
+
 	pthread_mutex_lock(&n->lock);
 	for (pp = &n->open_files; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
@@ -255,7 +322,16 @@ void file_detach(struct fuse_file_info *fi)
 			break;
 		}
 	}
+	/* The kernel dropped the handle's I/O mode before it sent RELEASE. */
+	if (!f->passthrough) {
+		n->cached_opens--;
+	} else if (--n->pt_opens == 0) {
+		unused_backing = n->backing_id;
+		n->backing_id = 0;
+	}
 	pthread_mutex_unlock(&n->lock);
+	if (unused_backing)
+		pt_backing_close(unused_backing);
 	close(f->fd);
 	pthread_mutex_destroy(&f->lock);
 	node_unref(f->node);

@@ -13,6 +13,7 @@
 #include "lookup.h"
 #include "node.h"
 #include "ops.h"
+#include "passthrough.h"
 
 struct ufs ufs = { .tree_lock = PTHREAD_RWLOCK_INITIALIZER };
 
@@ -142,6 +143,10 @@ static int run(struct union_config *cfg)
 		log_error("cannot mount on '%s'", cfg->mountpoint);
 		goto out_signals;
 	}
+	/* Registering backing files takes CAP_SYS_ADMIN: as anyone else,
+	 * the kernel would refuse every one. */
+	if (cfg->passthrough && geteuid() == 0 && pt_install(se) < 0)
+		log_warn("cannot set up passthrough: file I/O goes through the daemon");
 	/* The mount is live here; the parent of fuse_daemonize() exits only
 	 * after the child has detached, so callers can use it at once. */
 	if (fuse_daemonize(cfg->foreground) < 0)

@@ -55,6 +55,15 @@ struct node {
 	/* Open file handles (file.c), under `lock`: once the name is gone,
 	 * they are the only way to the object. */
 	struct ufile *open_files;
+	/* How the kernel does the I/O of those handles (file.c), under `lock`.
+	 * A FUSE inode is either passed through to one registered backing
+	 * file (backing_id, while pt_opens > 0) or uses the page cache, never
+	 * both at once: the kernel fails an open that breaks the rule. */
+	int backing_id;
+	uint32_t pt_opens;
+	uint32_t cached_opens;
+	/* Written through passthrough since the page cache last served it. */
+	bool page_cache_stale;
 	/* The object's last attributes, kept when its name went away, for an
 	 * fstat() through a descriptor the kernel still has. */
 	struct stat gone_st;

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "ops.h"
+#include "passthrough.h"
 
 static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -25,6 +26,7 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
 		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	pt_negotiate(conn);
 }
 
 static void ufs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

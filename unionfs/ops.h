@@ -75,8 +75,13 @@ void ufs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t
 void ufs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
 /* Opens n's backing file in its current branch with flags; -errno. */
 int open_backing(struct node *n, int flags);
-/* Attaches an open backing fd to fi (allocating the handle). */
+/* Attaches an open backing fd to fi (allocating the handle) and chooses how
+ * the kernel does its I/O: passed through to fd (keep_cache and direct_io
+ * cleared, the reply armed with pt_reply_with()) or through the daemon (a
+ * keep_cache the caller asked for is cleared when passthrough writes went
+ * around the page cache).  The caller replies, then calls pt_reply_done(). */
 int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags);
+bool file_is_passthrough(const struct fuse_file_info *fi);
 /* Frees what file_attach() made: closes the fd, drops the node. */
 void file_detach(struct fuse_file_info *fi);
 /* fstat() of an open handle: the object it has open, which its name may

@@ -211,6 +211,17 @@ static int set_redirect_dir(struct parser *p, const char *key, const char *val)
 	return 0;
 }
 
+static int set_passthrough(struct parser *p, const char *key, const char *val)
+{
+	if (!strcmp(val, "on"))
+		p->cfg->passthrough = true;
+	else if (!strcmp(val, "off"))
+		p->cfg->passthrough = false;
+	else
+		return fail(p, "bad value '%s' for %s= (use on or off)", val, key);
+	return 0;
+}
+
 /* Options without a value.  "volatile" is kernel overlayfs's and is
  * accepted for the same reason as ignore_opt's. */
 static int set_flag_opt(struct parser *p, const char *key, const char *val)
@@ -250,6 +261,7 @@ static const struct our_opt our_opts[] = {
 	{ "noxino", false, set_flag_opt },
 	{ "redirect_dir", true, set_redirect_dir },
 	{ "userxattr", false, set_flag_opt },
+	{ "passthrough", true, set_passthrough },
 	{ "index", true, ignore_opt },
 	{ "metacopy", true, ignore_opt },
 	{ "nfs_export", true, ignore_opt },
@@ -604,6 +616,7 @@ enum opts_result union_opts_parse(int argc, char **argv, struct union_config *cf
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->redirect_dir = true;
+	cfg->passthrough = true;
 	if (err && errlen)
 		err[0] = '\0';
 	res = scan_help_version(argc, argv);
@@ -661,6 +674,8 @@ void union_opts_usage(const char *progname)
 	       "  -o xino=off, noxino   inode numbers in memory only\n"
 	       "  -o redirect_dir=on|off  rename merged directories (on) or EXDEV (off)\n"
 	       "  -o userxattr          overlay xattrs in user.overlay.* (unprivileged)\n"
+	       "  -o passthrough=on|off  kernel FUSE passthrough of file data (default on;\n"
+	       "                        needs root and Linux 6.9)\n"
 	       "  index=, metacopy=, nfs_export=, uuid=, volatile: accepted, ignored\n"
 	       "\nMount options (passed to the kernel): rw, ro, nosuid, nodev, noexec,\n"
 	       "  noatime, relatime, sync, allow_other (implies default_permissions),\n"

@@ -39,6 +39,7 @@ struct union_config {
 	bool xino_off;     /* -o xino=off (also noxino) */
 	bool redirect_dir; /* -o redirect_dir=on|off, default on */
 	bool userxattr;    /* -o userxattr: overlay xattrs in user.overlay.* */
+	bool passthrough;  /* -o passthrough=on|off, default on: kernel FUSE passthrough */
 	bool foreground;   /* -f */
 	bool debug;        /* -d (implies -f) */
 	bool single_thread;/* -s */

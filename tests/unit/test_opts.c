@@ -125,6 +125,7 @@ Test(argv, flags_default_off)
 	cr_assert_not(cfg.xino_off);
 	cr_assert_null(cfg.xino_path);
 	cr_assert(cfg.redirect_dir);
+	cr_assert(cfg.passthrough);
 }
 
 Test(argv, flags_f_and_s)
@@ -477,6 +478,18 @@ Test(ours, redirect_dir)
 	cr_assert(cfg.redirect_dir);
 	assert_err(PARSE("-o", "lowerdir=/l,redirect_dir=maybe", "/mnt"), "'maybe'");
 	cr_assert_not_null(strstr(err, "redirect_dir"), "%s", err);
+}
+
+Test(ours, passthrough)
+{
+	assert_ok(PARSE("-o", "lowerdir=/l,passthrough=off", "/mnt"));
+	cr_assert_not(cfg.passthrough);
+	assert_ok(PARSE("-o", "lowerdir=/l,passthrough=off,passthrough=on", "/mnt"));
+	cr_assert(cfg.passthrough);
+	cr_assert_str_eq(cfg.fuse_opts, "");
+	assert_err(PARSE("-o", "lowerdir=/l,passthrough=yes", "/mnt"), "'yes'");
+	cr_assert_not_null(strstr(err, "passthrough"), "%s", err);
+	assert_err(PARSE("-o", "lowerdir=/l,passthrough", "/mnt"), "passthrough");
 }
 
 Test(ours, userxattr)
