@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -281,6 +282,33 @@ static int setup_xino(const struct union_config *cfg, int meta_fd, char *err, si
 	return 0;
 }
 
+/* Filesystems whose close(2) does more than drop a reference: network and
+ * FUSE ones write back or report delayed errors at close.  An unknown one
+ * is trusted to be local, like ext4, xfs, btrfs and tmpfs. */
+static bool flushes_on_close(int fd)
+{
+	static const unsigned long types[] = {
+		0x6969,     /* NFS */
+		0xFF534D42, /* CIFS */
+		0xFE534D42, /* SMB2 */
+		0x517B,     /* SMB */
+		0x65735546, /* FUSE */
+		0x01021997, /* 9p */
+		0x00C36400, /* Ceph */
+		0x6B414653, /* kAFS */
+		0x5346414F, /* OpenAFS */
+		0x0BD00BD0, /* Lustre */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if ((unsigned long)sf.f_type == types[i])
+			return true;
+	return false;
+}
+
 int branches_setup(struct union_config *cfg, char *err, size_t errlen)
 {
 	char mnt[PATH_MAX];
@@ -300,6 +328,7 @@ int branches_setup(struct union_config *cfg, char *err, size_t errlen)
 	if (check_branch_set(mnt, err, errlen) < 0)
 		goto out;
 	ufs.writable = ufs.br[0].perm == BR_RW && !cfg->read_only;
+	ufs.flush_on_close = ufs.writable && flushes_on_close(ufs.br[0].fd);
 	ufs.wh_format = cfg->whiteout;
 	ufs.redirect_dir = cfg->redirect_dir;
 	ufs.uid = geteuid();

@@ -21,6 +21,7 @@
 #include "lookup.h"
 #include "ops.h"
 #include "whiteout.h"
+#include "xattr_at.h"
 #include "xino.h"
 
 static int copy_range_rw(int src, int dst, off_t from, off_t to)
@@ -107,14 +108,12 @@ static int copy_data(int src, int dst, off_t size)
 
 int copy_xattrs(int src_dirfd, const char *src, int dst_dirfd, const char *dst)
 {
-	char spath[WH_AT_PATH_MAX], dpath[WH_AT_PATH_MAX];
+	const int nofollow = AT_SYMLINK_NOFOLLOW;
 	char *list = NULL, *value = NULL;
 	ssize_t len;
 	int err = 0;
 
-	at_path(spath, src_dirfd, src);
-	at_path(dpath, dst_dirfd, dst);
-	len = llistxattr(spath, NULL, 0);
+	len = xattr_list_at(src_dirfd, src, nofollow, NULL, 0);
 	if (len <= 0)
 		return (len < 0 && errno != ENOTSUP) ? -errno : 0;
 	list = malloc((size_t)len);
@@ -123,7 +122,7 @@ int copy_xattrs(int src_dirfd, const char *src, int dst_dirfd, const char *dst)
 		err = -ENOMEM;
 		goto out;
 	}
-	len = llistxattr(spath, list, (size_t)len);
+	len = xattr_list_at(src_dirfd, src, nofollow, list, (size_t)len);
 	if (len < 0) {
 		err = -errno;
 		goto out;
@@ -134,10 +133,10 @@ int copy_xattrs(int src_dirfd, const char *src, int dst_dirfd, const char *dst)
 
 		if (xattr_is_private(name))
 			continue;
-		vlen = lgetxattr(spath, name, value, XATTR_SIZE_MAX);
+		vlen = xattr_get_at(src_dirfd, src, nofollow, name, value, XATTR_SIZE_MAX);
 		if (vlen < 0)
 			continue; /* vanished or unreadable for us: nothing to copy */
-		if (lsetxattr(dpath, name, value, (size_t)vlen, 0) < 0 &&
+		if (xattr_set_at(dst_dirfd, dst, nofollow, name, value, (size_t)vlen, 0) < 0 &&
 		    errno != EPERM && errno != ENOTSUP) {
 			err = -errno;
 			break;

@@ -341,6 +341,7 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fuse_reply_err(req, -err);
 		return;
 	}
+	fi->noflush = !ufs.flush_on_close;
 	{
 		struct fuse_entry_param e = {
 			.ino = node_id(n), .attr = st,

@@ -249,7 +249,7 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY || !ufs.flush_on_close;
 	/* A hard-linked upper file whose names could not be made one node
 	 * (node_make_shared failed) has a page cache per name: only uncached
 	 * I/O keeps those names coherent.  Passthrough shares the upper

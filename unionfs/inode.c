@@ -15,6 +15,7 @@
 #include "lookup.h"
 #include "ops.h"
 #include "whiteout.h"
+#include "xattr_at.h"
 
 void ufs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -249,37 +250,24 @@ struct xattr_set_args {
 static int do_setxattr(const struct node_loc *loc, void *arg)
 {
 	const struct xattr_set_args *a = arg;
-	char buf[WH_AT_PATH_MAX];
-	const char *path = node_loc_path(loc, buf);
-	int r = loc->nofollow ? lsetxattr(path, a->name, a->value, a->size, a->flags)
-			      : setxattr(path, a->name, a->value, a->size, a->flags);
 
-	return r < 0 ? -errno : 0;
+	return xattr_set_at(loc->dirfd, loc->name, loc->nofollow, a->name, a->value, a->size,
+			    a->flags) < 0 ? -errno : 0;
 }
 
 static int do_removexattr(const struct node_loc *loc, void *arg)
 {
-	char buf[WH_AT_PATH_MAX];
-	const char *path = node_loc_path(loc, buf);
-	int r = loc->nofollow ? lremovexattr(path, arg) : removexattr(path, arg);
-
-	return r < 0 ? -errno : 0;
+	return xattr_remove_at(loc->dirfd, loc->name, loc->nofollow, arg) < 0 ? -errno : 0;
 }
 
 static ssize_t loc_getxattr(const struct node_loc *loc, const char *name, void *buf, size_t size)
 {
-	char pbuf[WH_AT_PATH_MAX];
-	const char *path = node_loc_path(loc, pbuf);
-
-	return loc->nofollow ? lgetxattr(path, name, buf, size) : getxattr(path, name, buf, size);
+	return xattr_get_at(loc->dirfd, loc->name, loc->nofollow, name, buf, size);
 }
 
 static ssize_t loc_listxattr(const struct node_loc *loc, char *buf, size_t size)
 {
-	char pbuf[WH_AT_PATH_MAX];
-	const char *path = node_loc_path(loc, pbuf);
-
-	return loc->nofollow ? llistxattr(path, buf, size) : listxattr(path, buf, size);
+	return xattr_list_at(loc->dirfd, loc->name, loc->nofollow, buf, size);
 }
 
 void ufs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,

@@ -144,12 +144,13 @@ static int open_redirect_holder(unsigned int b, const char *redirect, const char
  * use inside it (points into name or redirect).  *stop_below is set when
  * the walk to a redirect's directory hides the branches below b. */
 static int open_holder(struct node *parent, unsigned int b, const char *name,
-		       const char *redirect, const char **leaf, bool *stop_below)
+		       const char *redirect, const char **leaf, bool *stop_below, bool *owned)
 {
 	if (!redirect) {
 		*leaf = name;
-		return node_open_dir(parent, b, 0);
+		return node_dir_fd(parent, b, owned);
 	}
+	*owned = true;
 	return open_redirect_holder(b, redirect, leaf, stop_below);
 }
 
@@ -162,8 +163,8 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 	const struct branch *br = &ufs.br[b];
 	const char *leaf = NULL;
 	struct stat st;
-	bool stop_below = false;
-	int dirfd = open_holder(parent, b, name, r->redirect, &leaf, &stop_below);
+	bool stop_below = false, owned;
+	int dirfd = open_holder(parent, b, name, r->redirect, &leaf, &stop_below, &owned);
 
 	*next = stop_below ? STEP_STOP : STEP_CONTINUE;
 	if (dirfd == -ENOENT || dirfd == -ENOTDIR)
@@ -174,14 +175,14 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 		int err = errno;
 
 		if (err != ENOENT) {
-			close(dirfd);
+			node_dir_fd_done(dirfd, owned);
 			return -err;
 		}
 		if (br->honour_wh && wh_aufs_exists(dirfd, leaf)) {
 			r->upper_whiteout |= b == 0;
 			*next = STEP_STOP;
 		}
-		close(dirfd);
+		node_dir_fd_done(dirfd, owned);
 		return 0;
 	}
 	if (br->honour_wh && wh_is_overlay_whiteout(&st)) {
@@ -215,7 +216,7 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 		/* A non-directory below a directory ends the merge. */
 		*next = STEP_STOP;
 	}
-	close(dirfd);
+	node_dir_fd_done(dirfd, owned);
 	return 0;
 }
 
@@ -339,9 +340,6 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
 int node_getattr(struct node *n, struct stat *st)
 {
 	unsigned int b = n->branch;
-	char *name;
-	int dirfd;
-
 	int self = __atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE);
 
 	if (n == ufs.root) {
@@ -366,18 +364,16 @@ int node_getattr(struct node *n, struct stat *st)
 		if (err)
 			return err;
 	} else {
-		dirfd = node_open_parent(n, b, &name);
-		if (dirfd < 0)
-			return dirfd;
-		if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
-			int err = -errno;
+		struct node_loc loc;
+		int err = node_locate(n, b, &loc);
 
-			close(dirfd);
-			free(name);
+		if (err)
 			return err;
-		}
-		close(dirfd);
-		free(name);
+		if (fstatat(loc.dirfd, loc.name, st, loc.nofollow) < 0)
+			err = -errno;
+		node_loc_done(&loc);
+		if (err)
+			return err;
 	}
 	node_fill_stat(n, st);
 	return 0;

@@ -424,6 +424,21 @@ int node_open_dir(struct node *n, unsigned int b, int flags)
 	return r;
 }
 
+int node_dir_fd(struct node *n, unsigned int b, bool *owned)
+{
+	int fd = cached_dirfd(n, b);
+
+	*owned = false;
+	if (fd >= 0)
+		return fd;
+	fd = open_dir_uncached(n, b);
+	if (fd < 0 || cache_dirfd(n, b, fd))
+		return fd;
+	/* The cache is full, or another thread cached its own fd first. */
+	*owned = true;
+	return fd;
+}
+
 int node_open_parent(struct node *n, unsigned int b, char **name)
 {
 	struct node *parent;
@@ -572,26 +587,42 @@ int node_locate(struct node *n, unsigned int b, struct node_loc *loc)
 		loc->is_self = true;
 		return 0;
 	}
-	loc->dirfd = node_open_parent(n, b, &loc->owned_name);
-	if (loc->dirfd < 0)
-		return loc->dirfd;
-	loc->name = loc->owned_name;
 	loc->nofollow = AT_SYMLINK_NOFOLLOW;
+	if (!n->parent) {
+		/* The root's backing object is the branch root itself, reached
+		 * as "." in its own directory (never closed while mounted). */
+		loc->dirfd = ufs.br[b].fd;
+		loc->name = ".";
+		return 0;
+	}
+	/* A rename may move n away from its parent meanwhile: the parent's
+	 * cached fd stays valid while we hold a reference to the parent. */
+	pthread_rwlock_rdlock(&ufs.tree_lock);
+	loc->pinned = n->parent;
+	node_ref(loc->pinned);
+	loc->owned_name = strdup(n->name);
+	pthread_rwlock_unlock(&ufs.tree_lock);
+	loc->dirfd = loc->owned_name ? node_dir_fd(loc->pinned, b, &loc->owns_dirfd) : -ENOMEM;
+	if (loc->dirfd < 0) {
+		int err = loc->dirfd;
+
+		node_loc_done(loc);
+		return err;
+	}
+	loc->name = loc->owned_name;
 	return 0;
 }
 
 void node_loc_done(struct node_loc *loc)
 {
-	if (!loc->is_self && loc->dirfd >= 0)
+	if (loc->owns_dirfd && loc->dirfd >= 0)
 		close(loc->dirfd);
+	loc->owns_dirfd = false;
+	loc->dirfd = -1;
+	if (loc->pinned)
+		node_unref(loc->pinned);
+	loc->pinned = NULL;
 	free(loc->owned_name);
 	loc->owned_name = NULL;
 }
 
-const char *node_loc_path(const struct node_loc *loc, char *buf)
-{
-	if (loc->is_self)
-		return loc->proc;
-	snprintf(buf, 300, "/proc/self/fd/%d/%s", loc->dirfd, loc->name);
-	return buf;
-}

@@ -28,6 +28,10 @@ struct ufs {
 	struct branch br[UNION_MAX_BRANCHES]; /* [0] = top */
 	unsigned int nbr;
 	bool writable;          /* br[0] is rw and the mount is not ro */
+	/* The upper filesystem does work when a file is closed (NFS writes
+	 * back and reports errors there): only then is FLUSH worth its round
+	 * trip.  Locks never need it, the kernel keeps them. */
+	bool flush_on_close;
 	int work_fd;            /* where copy-ups are built; -1 when read-only */
 	int lock_fds[2];        /* flock()ed upper and work dirs, -1 when unused */
 	struct xino *xino;

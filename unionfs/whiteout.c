@@ -16,15 +16,10 @@
 #include "branch.h"
 #include "log.h"
 #include "ufs.h"
+#include "xattr_at.h"
 
 static const char *const opaque_xattrs[] = { "trusted.overlay.opaque", "user.overlay.opaque" };
 static const char *const redirect_xattrs[] = { "trusted.overlay.redirect", "user.overlay.redirect" };
-
-const char *at_path(char *buf, int dirfd, const char *name)
-{
-	snprintf(buf, WH_AT_PATH_MAX, "/proc/self/fd/%d/%s", dirfd, name);
-	return buf;
-}
 
 static int aufs_name(char *buf, size_t len, const char *name)
 {
@@ -43,10 +38,10 @@ bool wh_aufs_exists(int dirfd, const char *name)
 	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static char *read_xattr(const char *path, const char *xname)
+static char *read_xattr(int dirfd, const char *name, const char *xname)
 {
 	char buf[4096];
-	ssize_t len = lgetxattr(path, xname, buf, sizeof(buf) - 1);
+	ssize_t len = xattr_get_at(dirfd, name, AT_SYMLINK_NOFOLLOW, xname, buf, sizeof(buf) - 1);
 
 	if (len < 0)
 		return NULL;
@@ -64,25 +59,24 @@ static bool xattr_present(const char *list, ssize_t len, const char *xname)
 
 void wh_read_dir_markers(int dirfd, const char *name, struct dir_markers *m)
 {
-	char path[WH_AT_PATH_MAX], list[4096];
+	char list[4096];
 	struct stat st;
 	ssize_t len;
 
 	m->opaque = false;
 	m->redirect = NULL;
-	at_path(path, dirfd, name);
 	/* One listxattr tells whether there is anything to read at all: most
 	 * directories carry no overlay xattrs. */
-	len = llistxattr(path, list, sizeof(list));
+	len = xattr_list_at(dirfd, name, AT_SYMLINK_NOFOLLOW, list, sizeof(list));
 	for (size_t i = 0; len > 0 && i < 2; i++) {
 		if (!m->opaque && xattr_present(list, len, opaque_xattrs[i])) {
-			char *v = read_xattr(path, opaque_xattrs[i]);
+			char *v = read_xattr(dirfd, name, opaque_xattrs[i]);
 
 			m->opaque = v && strcmp(v, "y") == 0;
 			free(v);
 		}
 		if (!m->redirect && xattr_present(list, len, redirect_xattrs[i]))
-			m->redirect = read_xattr(path, redirect_xattrs[i]);
+			m->redirect = read_xattr(dirfd, name, redirect_xattrs[i]);
 	}
 	if (!m->opaque) {
 		char opq[NAME_MAX + sizeof(WH_OPAQUE_NAME) + 2];
@@ -200,13 +194,13 @@ int wh_remove(int dirfd, const char *name)
 
 int wh_set_opaque(int dirfd, const char *name)
 {
-	char path[WH_AT_PATH_MAX], opq[NAME_MAX + sizeof(WH_OPAQUE_NAME) + 2];
+	char opq[NAME_MAX + sizeof(WH_OPAQUE_NAME) + 2];
 	char xname[64];
 	int fd;
 
 	if (ufs.wh_format == WH_FORMAT_OVERLAY) {
 		snprintf(xname, sizeof(xname), "%sopaque", ufs.ovl_xattr);
-		if (lsetxattr(at_path(path, dirfd, name), xname, "y", 1, 0) < 0)
+		if (xattr_set_at(dirfd, name, AT_SYMLINK_NOFOLLOW, xname, "y", 1, 0) < 0)
 			return -errno;
 		return 0;
 	}
@@ -220,10 +214,10 @@ int wh_set_opaque(int dirfd, const char *name)
 
 int wh_set_redirect(int dirfd, const char *name, const char *redirect)
 {
-	char path[WH_AT_PATH_MAX], xname[64];
+	char xname[64];
 
 	snprintf(xname, sizeof(xname), "%sredirect", ufs.ovl_xattr);
-	if (lsetxattr(at_path(path, dirfd, name), xname, redirect, strlen(redirect), 0) < 0)
+	if (xattr_set_at(dirfd, name, AT_SYMLINK_NOFOLLOW, xname, redirect, strlen(redirect), 0) < 0)
 		return -errno;
 	return 0;
 }

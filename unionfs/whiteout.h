@@ -31,12 +31,6 @@ static inline bool wh_is_overlay_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == 0;
 }
 
-/* "/proc/self/fd/DIRFD/NAME": names an entry of an O_PATH directory fd for
- * the syscalls that have no *at() form (l*xattr).  buf must hold
- * WH_AT_PATH_MAX bytes. */
-#define WH_AT_PATH_MAX (32 + 256)
-const char *at_path(char *buf, int dirfd, const char *name);
-
 /* Is NAME whited out in dirfd by an aufs marker ".wh.NAME"? */
 bool wh_aufs_exists(int dirfd, const char *name);
 
