@@ -220,10 +220,14 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 	return 0;
 }
 
-int resolve_child(struct node *parent, const char *name, struct resolved *r)
+/* resolve_child() without branches 1 .. first-1 (see lookup_listed). */
+static int resolve_child_from(struct node *parent, const char *name, unsigned int first,
+			      struct resolved *r)
 {
 	uint64_t mask = __atomic_load_n(&parent->dir_branches, __ATOMIC_RELAXED);
 
+	if (first > 1)
+		mask &= ~(((1ULL << first) - 1) & ~1ULL);
 	memset(r, 0, sizeof(*r));
 	for (unsigned int b = 0; b < ufs.nbr; b++) {
 		enum step next;
@@ -241,6 +245,11 @@ int resolve_child(struct node *parent, const char *name, struct resolved *r)
 			break;
 	}
 	return 0;
+}
+
+int resolve_child(struct node *parent, const char *name, struct resolved *r)
+{
+	return resolve_child_from(parent, name, 0, r);
 }
 
 int node_apply(struct node *n, const struct resolved *r)
@@ -289,7 +298,8 @@ void node_fill_stat(const struct node *n, struct stat *st)
 		st->st_nlink = 1;
 }
 
-int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st)
+static int lookup_from(struct node *parent, const char *name, unsigned int first,
+		       struct node **out, struct stat *st)
 {
 	struct resolved r;
 	struct node *n;
@@ -298,7 +308,7 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
 
 	if (wh_is_meta_name(name))
 		return -ENOENT;
-	err = resolve_child(parent, name, &r);
+	err = resolve_child_from(parent, name, first, &r);
 	if (err)
 		return err;
 	if (!r.found) {
@@ -335,6 +345,17 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
 	}
 	resolved_free(&r);
 	return err;
+}
+
+int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st)
+{
+	return lookup_from(parent, name, 0, out, st);
+}
+
+int lookup_listed(struct node *parent, const char *name, unsigned int listed, struct node **out,
+		  struct stat *st)
+{
+	return lookup_from(parent, name, listed, out, st);
 }
 
 int node_getattr(struct node *n, struct stat *st)

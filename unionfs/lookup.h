@@ -29,6 +29,12 @@ int resolve_child(struct node *parent, const char *name, struct resolved *r);
 /* resolve_child + the node table: on success *out holds a new kernel
  * reference and st is the attribute to report. -ENOENT when absent. */
 int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st);
+/* lookup_child for a name a listing of parent found first in branch
+ * listed: the read-only branches between the top one and it held neither
+ * the name nor a whiteout for it, and cannot have changed since, so only
+ * the top branch (which can) is looked at again before it. */
+int lookup_listed(struct node *parent, const char *name, unsigned int listed, struct node **out,
+		  struct stat *st);
 
 /* Updates n from a resolution (after lookup, copy-up, create). */
 int node_apply(struct node *n, const struct resolved *r);

@@ -20,9 +20,9 @@
 
 struct listed {
 	char *name;
-	uint64_t ino;
+	uint64_t ino;        /* 0 until a plain READDIR needs it */
 	unsigned char type;
-	unsigned int branch;
+	unsigned int branch; /* the topmost branch holding the name */
 	bool visible;        /* false: a whiteout that hides lower branches */
 	UT_hash_handle hh;
 };
@@ -102,6 +102,8 @@ static unsigned char type_of(int dirfd, const char *name, unsigned char d_type, 
 	return (unsigned char)IFTODT(st->st_mode);
 }
 
+/* Inode numbers wait for a plain READDIR (entry_ino): READDIRPLUS looks
+ * every name up anyway, and a listing for rmdir needs none. */
 static int list_entry(struct listing *l, int dirfd, unsigned int b, const struct dirent64 *de)
 {
 	const char *name = de->d_name;
@@ -109,7 +111,6 @@ static int list_entry(struct listing *l, int dirfd, unsigned int b, const struct
 	struct listed *e;
 	struct stat st;
 	unsigned char type;
-	uint64_t ino;
 
 	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
 		return 0;
@@ -126,12 +127,28 @@ static int list_entry(struct listing *l, int dirfd, unsigned int b, const struct
 	type = type_of(dirfd, name, de->d_type, &st, &have_st);
 	if (honour && have_st && wh_is_overlay_whiteout(&st))
 		return add_entry(l, name, b, false, DT_UNKNOWN, 0);
-	if (!have_st && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return 0; /* vanished while we read: not there */
-	ino = union_ino(b, &st, backing_gen(dirfd, name));
-	if (!ino)
-		return -errno;
-	return add_entry(l, name, b, true, type, ino);
+	return add_entry(l, name, b, true, type, 0);
+}
+
+/* e's inode number, found the first time it is needed.  0 with errno set
+ * when the name is gone from its branch (ENOENT) or cannot be read. */
+static uint64_t entry_ino(struct node *dir, struct listed *e)
+{
+	struct stat st;
+	bool owned;
+	int dirfd;
+
+	if (e->ino)
+		return e->ino;
+	dirfd = node_dir_fd(dir, e->branch, &owned);
+	if (dirfd < 0) {
+		errno = -dirfd;
+		return 0;
+	}
+	if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		e->ino = union_ino(e->branch, &st, backing_gen(dirfd, e->name));
+	node_dir_fd_done(dirfd, owned);
+	return e->ino;
 }
 
 static int list_branch(struct listing *l, struct node *dir, unsigned int b)
@@ -232,10 +249,12 @@ static int udir_build(struct udir *d)
 }
 
 /* One entry of a READDIRPLUS reply: the name looked up as LOOKUP would,
- * so the kernel gets a dentry and attributes with it.  A name gone since
- * the listing was built still goes out, without them (ino 0). */
+ * so the kernel gets a dentry and attributes with it.  A name that cannot
+ * be looked up goes out without them; one gone since the listing was built
+ * is left out (*skip, nothing written). */
 static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, const char *name,
-		       const struct stat *dirent_st, off_t next, struct node **looked)
+		       struct listed *listed, const struct stat *dirent_st, off_t next,
+		       struct node **looked, bool *skip)
 {
 	struct fuse_entry_param e = { .attr = *dirent_st };
 	struct node *n = NULL;
@@ -243,8 +262,13 @@ static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, con
 	size_t len;
 
 	*looked = NULL;
-	if (strcmp(name, ".") && strcmp(name, "..") && lookup_child(d->node, name, &n, &st) == 0)
+	*skip = false;
+	if (listed && lookup_listed(d->node, name, listed->branch, &n, &st) == 0) {
 		entry_param(n, &st, &e);
+	} else if (listed && !(e.attr.st_ino = entry_ino(d->node, listed))) {
+		*skip = true;
+		return 0;
+	}
 	len = fuse_add_direntry_plus(req, p, left, name, &e, next);
 	if (len > left && n)
 		node_unref(n); /* did not fit: the kernel never sees it */
@@ -283,25 +307,32 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 		return;
 	}
 	for (size_t i = (size_t)off; i < d->list.count + 2; i++) {
+		struct listed *e = i < 2 ? NULL : d->list.order[i - 2];
 		struct stat st = { 0 };
 		const char *name;
 		size_t len;
 
-		if (i < 2) {
+		if (!e) {
 			name = i == 0 ? "." : "..";
 			st.st_ino = i == 0 ? d->self_ino : d->parent_ino;
 			st.st_mode = S_IFDIR;
 		} else {
-			const struct listed *e = d->list.order[i - 2];
-
 			name = e->name;
-			st.st_ino = e->ino;
 			st.st_mode = (mode_t)DTTOIF(e->type);
+			/* A name gone since the listing is left out. */
+			if (!plus && !(st.st_ino = entry_ino(d->node, e)))
+				continue;
 		}
-		if (plus)
-			len = add_plus(req, d, p, left, name, &st, (off_t)(i + 1), &looked[nlooked]);
-		else
+		if (plus) {
+			bool skip;
+
+			len = add_plus(req, d, p, left, name, e, &st, (off_t)(i + 1),
+				       &looked[nlooked], &skip);
+			if (skip)
+				continue;
+		} else {
 			len = fuse_add_direntry(req, p, left, name, &st, (off_t)(i + 1));
+		}
 		if (len > left)
 			break;
 		if (plus && looked[nlooked])

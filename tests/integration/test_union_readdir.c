@@ -171,6 +171,45 @@ UTEST(readdir, dtype_and_dino_match_lstat)
 	close(fd);
 }
 
+/* READDIRPLUS hands out attributes from a listing made at the first
+ * getdents: a file copied up after that must still be reported as its
+ * upper copy when its entry goes out later (the kernel keeps what the
+ * reply says, over attributes it already had). */
+UTEST(readdir, entries_listed_before_a_copy_up_report_the_copy)
+{
+	for (int i = 0; i < 300; i++)
+		mk_file(LO(1, pf("d/f%03d", i)), "lower", 0644);
+	h_mount(fmt, 2, NULL);
+	int fd = open(MN("d"), O_RDONLY | O_DIRECTORY);
+	cr_assert(fd >= 0);
+	char buf[1024];
+	long r = syscall(SYS_getdents64, fd, buf, sizeof buf);
+	cr_assert_gt(r, 0);
+	/* The last names are not in the first small reply: change them now. */
+	assert_ok(try_spew(MN("d/f299"), "+longer", O_WRONLY | O_APPEND));
+	assert_ok(unlink(MN("d/f298")));
+	/* A name looked up in the directory makes the kernel ask for the next
+	 * chunk with READDIRPLUS again (FUSE_I_ADVISE_RDPLUS). */
+	struct stat st;
+	for (int i = 0; (r = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0; i++)
+		assert_ok(stat(MN(pf("d/f%03d", 200 + i % 90)), &st));
+	cr_assert_eq(r, 0, "getdents64: %s", strerror(errno));
+	close(fd);
+	assert_ok(stat(MN("d/f299"), &st));
+	cr_assert_eq(st.st_size, 12, "size of the copied-up file: %lld", (long long)st.st_size);
+	assert_file(MN("d/f299"), "lower+longer");
+	assert_errno(stat(MN("d/f298"), &st), ENOENT);
+	size_t n;
+	int calls;
+	struct dent *v = read_all(MN("d"), 4096, &n, &calls);
+	cr_assert_eq(n, 299);
+	for (size_t i = 0; i < n; i++) {
+		assert_ok(lstat(pf("%s/%s", MN("d"), v[i].name), &st));
+		cr_assert_eq(v[i].ino, st.st_ino, "%s: d_ino %llu, st_ino %llu", v[i].name,
+			     (unsigned long long)v[i].ino, (unsigned long long)st.st_ino);
+	}
+}
+
 UTEST(readdir, hides_whiteouts_and_meta_names)
 {
 	enum ufmt other = fmt == FMT_AUFS ? FMT_OVL : FMT_AUFS;
