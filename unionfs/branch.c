@@ -37,9 +37,15 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 void work_tmpname(char *buf, size_t len)
 {
 	static unsigned long counter;
+	static pid_t pid; /* taken once serving started: no fork after that */
 	unsigned long n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	pid_t p = __atomic_load_n(&pid, __ATOMIC_RELAXED);
 
-	snprintf(buf, len, "#%d.%lu", (int)getpid(), n);
+	if (!p) {
+		p = getpid();
+		__atomic_store_n(&pid, p, __ATOMIC_RELAXED);
+	}
+	snprintf(buf, len, "#%d.%lu", (int)p, n);
 }
 
 /* "/a/b" is inside "/a" (or equal to it). */

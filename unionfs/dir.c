@@ -375,7 +375,7 @@ static void drop_name(struct node *parent, const char *name, const struct stat *
  * the union: delete the upper object, whiteout when lower still has it. */
 static int remove_entry(struct node *parent, const char *name, const struct resolved *r)
 {
-	bool below = false;
+	bool below = false, owned;
 	int dirfd, err;
 
 	if (r->branch == 0) {
@@ -388,7 +388,7 @@ static int remove_entry(struct node *parent, const char *name, const struct reso
 		if (err)
 			return err;
 	}
-	dirfd = node_open_dir(parent, 0, 0);
+	dirfd = node_dir_fd(parent, 0, &owned);
 	if (dirfd < 0)
 		return dirfd;
 	if (below)
@@ -397,7 +397,7 @@ static int remove_entry(struct node *parent, const char *name, const struct reso
 		err = wh_clear_dir(dirfd, name) ?: (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0);
 	else
 		err = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
-	close(dirfd);
+	node_dir_fd_done(dirfd, owned);
 	if (!err)
 		drop_name(parent, name, &r->st);
 	return err;

@@ -86,22 +86,21 @@ void wh_read_dir_markers(int dirfd, const char *name, struct dir_markers *m)
 	}
 }
 
-/* Makes an empty whiteout object of the written format in the work dir. */
-static int make_work_whiteout(char *tmp, size_t len)
+/* Whiteout objects, made whole by one call: -EEXIST when the name is
+ * taken. */
+static int make_aufs_marker(int dirfd, const char *name)
 {
-	int fd;
+	int fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
 
-	work_tmpname(tmp, len);
-	if (ufs.wh_format == WH_FORMAT_OVERLAY) {
-		if (mknodat(ufs.work_fd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
-			return -errno;
-		return 0;
-	}
-	fd = openat(ufs.work_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
 	if (fd < 0)
 		return -errno;
 	close(fd);
 	return 0;
+}
+
+static int make_overlay_whiteout(int dirfd, const char *name)
+{
+	return mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) < 0 ? -errno : 0;
 }
 
 /* Removes what `tmp` in the work dir is: after an exchange it holds the
@@ -115,8 +114,16 @@ static int overlay_whiteout(int dirfd, const char *name)
 {
 	char tmp[64];
 	struct stat st;
-	int err = make_work_whiteout(tmp, sizeof(tmp));
+	int err;
 
+	/* Where the upper has nothing by that name (deleting a lower file),
+	 * the whiteout is made in place: mknod either makes all of it or
+	 * nothing, as the rename from the work dir would. */
+	err = make_overlay_whiteout(dirfd, name);
+	if (err != -EEXIST)
+		return err;
+	work_tmpname(tmp, sizeof(tmp));
+	err = make_overlay_whiteout(ufs.work_fd, tmp);
 	if (err)
 		return err;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -145,7 +152,7 @@ fail:
 
 static int aufs_whiteout(int dirfd, const char *name)
 {
-	char wh[NAME_MAX + WH_PREFIX_LEN + 1], tmp[64];
+	char wh[NAME_MAX + WH_PREFIX_LEN + 1];
 	struct stat st;
 	int err = aufs_name(wh, sizeof(wh), name);
 
@@ -156,16 +163,14 @@ static int aufs_whiteout(int dirfd, const char *name)
 		if (err)
 			return err;
 	}
-	err = make_work_whiteout(tmp, sizeof(tmp));
+	/* The marker lands before the object goes, so a crash in between
+	 * leaves the name hidden, never the lower object resurrected.  An
+	 * empty file is made whole by its open, in place. */
+	err = make_aufs_marker(dirfd, wh);
+	if (err == -EEXIST)
+		err = 0;
 	if (err)
 		return err;
-	/* The marker lands before the object goes, so a crash in between
-	 * leaves the name hidden, never the lower object resurrected. */
-	if (renameat(ufs.work_fd, tmp, dirfd, wh) < 0) {
-		err = -errno;
-		unlinkat(ufs.work_fd, tmp, 0);
-		return err;
-	}
 	if (unlinkat(dirfd, name, 0) < 0 && errno == EISDIR)
 		unlinkat(dirfd, name, AT_REMOVEDIR);
 	return 0;
