@@ -55,6 +55,24 @@ if [[ -x $BENCH_BUILD/strata-procfs ]]; then
 		record mount strata-procfs 1 0 ops/s FAIL "no mount"
 	fi
 fi
+# The FUSE floor: strata-procfs's texts for the cgroup, served from memory
+# by a server that does nothing else (bench/fusefloor.c).
+if [[ " ${SYSTEMS[*]} " == *" strata-procfs "* ]]; then
+	mkdir -p "$D/floor-src" "$D/ff"
+	for f in "${FILES[@]}"; do
+		"${IN_CG[@]}" cat "$ROOT_OF_strata_procfs/$f" >"$D/floor-src/$f" || exit 1
+	done
+	"$BENCH_FLOOR" "$D/floor-src" "$D/ff" 2>>"$D/fusefloor.log" &
+	pid=$!
+	push_cleanup "umount_path '$D/ff'; stop_pid $pid"
+	if wait_fuse_mount "$D/ff" "$pid"; then
+		SYSTEMS+=(fuse-floor)
+		ROOT_OF_fuse_floor=$D/ff/proc
+	else
+		log "fusefloor did not mount: $(tail -n 2 "$D/fusefloor.log")"
+		record mount fuse-floor 1 0 ops/s FAIL "no mount"
+	fi
+fi
 if command -v lxcfs >/dev/null; then
 	lxcfs -f -l -p "$D/lxcfs.pid" "$D/lx" >>"$D/lxcfs.log" 2>&1 &
 	pid=$!
@@ -70,6 +88,7 @@ fi
 {
 	echo "host: /proc"
 	echo "strata-procfs: strata-procfs -f --loadavg MOUNTPOINT (default --cache-ms 100)"
+	echo "fuse-floor: bench/fusefloor.c serving strata-procfs's texts for the cgroup from memory (direct_io, no FLUSH, strata-procfs's request loop; nothing else): what any FUSE /proc virtualizer can reach here"
 	echo "lxcfs: lxcfs -f -l -p PIDFILE MOUNTPOINT (-l: per-cgroup loadavg, like strata-procfs --loadavg)"
 	echo "reader cgroup: $CGV, memory limit $((LIMIT_KB / 1024)) MiB"
 } >"$BENCH_OUT/procfs-options.txt"

@@ -126,6 +126,7 @@ table() {
 			for (j = 1; j <= ns; j++) { hdr = hdr " " S[j] " |"; sep = sep " ---: |" }
 			for (j = 1; j <= ns; j++) if (S[j] != REF) { hdr = hdr " " S[j] " slowdown vs " REF " |"; sep = sep " ---: |" }
 			if (LX != "") { hdr = hdr " strata-procfs speedup vs lxcfs |"; sep = sep " ---: |" }
+			if (FF != "") { hdr = hdr " strata-procfs share of fuse-floor |"; sep = sep " ---: |" }
 			print "open+read+close per second (median, ± half the min–max range) and ratios of medians:\n"
 			print hdr; print sep
 			line = "file"; for (j = 1; j <= ns; j++) line = line " " S[j]; print line > DAT
@@ -143,11 +144,14 @@ table() {
 				}
 				a = w SUBSEP "strata-procfs"; b = w SUBSEP "lxcfs"
 				if ((a in med) && (b in med) && med[b] > 0) { r = med[a] / med[b]; line = line " " fmtr(r) " |"; lgx += log(r); cx++ }
+				b = w SUBSEP "fuse-floor"
+				if (FF != "" && (a in med) && (b in med) && med[b] > 0) { r = med[a] / med[b]; line = line " " sprintf("%.0f%%", 100 * r) " |"; lgf += log(r); cf++ }
 				print line; print dl > DAT
 			}
 			sl = ""
 			for (j = 1; j <= ns; j++) if (S[j] != REF && cnt[j]) sl = sl (sl ? ", " : "") S[j] " " fmtr(exp(lg[j] / cnt[j]))
 			if (cx) sl = sl "; strata-procfs/lxcfs speedup " fmtr(exp(lgx / cx))
+			if (cf) sl = sl "; strata-procfs at " sprintf("%.0f%%", 100 * exp(lgf / cf)) " of the FUSE floor"
 			printf "procfs (geomean slowdown vs %s): %s\n", REF, sl > SUM
 		} else {
 			print "Start to exit of `/bin/true` in busybox, milliseconds:\n"
@@ -165,7 +169,8 @@ table() {
 			}
 			printf "runner (median start vs %s): %s\n", REF, sl > SUM
 		}
-	}' LX="$(grep -q $'^procfs\tS\tlxcfs' "$OUT/order.tsv" && echo 1)" "$OUT/order.tsv" "$OUT/stats.tsv"
+	}' LX="$(grep -q $'^procfs\tS\tlxcfs' "$OUT/order.tsv" && echo 1)" \
+		FF="$(grep -q $'^procfs\tS\tfuse-floor' "$OUT/order.tsv" && echo 1)" "$OUT/order.tsv" "$OUT/stats.tsv"
 }
 
 chart() {

@@ -89,12 +89,16 @@ if [[ ! -x $BUILD/strata-unionfs || ! -x $BUILD/strata-procfs || ! -x $BUILD/str
 	{ [[ -d $BUILD ]] || meson setup "$BUILD" "$ROOT"; } && ninja -C "$BUILD" >/dev/null || exit 2
 fi
 
-# The helper: compiled here (no build system needed), with the project's
+# The helpers: compiled here (no build system needed), with the project's
 # warning flags.
 TOOL=$WORK/benchtool
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$TOOL" "$BENCH_DIR/benchtool.c" || exit 2
+FLOOR=$WORK/fusefloor
+# shellcheck disable=SC2046 # pkg-config's words are separate flags
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$FLOOR" "$BENCH_DIR/fusefloor.c" \
+	$(pkg-config --cflags --libs fuse3) || exit 2
 
-export BENCH_MODE=$MODE BENCH_OUT=$OUT BENCH_WORK=$WORK BENCH_TOOL=$TOOL
+export BENCH_MODE=$MODE BENCH_OUT=$OUT BENCH_WORK=$WORK BENCH_TOOL=$TOOL BENCH_FLOOR=$FLOOR
 export BENCH_BUILD=$BUILD BENCH_REPS=$REPS BENCH_RUNNER_RUNS=$RUNNER_RUNS
 export BENCH_TIMEOUT=$([[ $MODE == smoke ]] && echo 60 || echo 600)
 if ((KEEP_LAYERS)); then export BENCH_LAYERS=/tmp/strata-bench.layers-$MODE; fi
