@@ -65,6 +65,8 @@ struct node {
 	uint32_t cached_opens;
 	/* Written through passthrough since the page cache last served it. */
 	bool page_cache_stale;
+	/* Its data was handed to the kernel's page cache at an open (file.c). */
+	bool preloaded;
 	/* The object's last attributes, kept when its name went away, for an
 	 * fstat() through a descriptor the kernel still has. */
 	struct stat gone_st;

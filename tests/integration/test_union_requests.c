@@ -132,3 +132,23 @@ HTEST(requests, ls_l_of_a_directory_looks_nothing_up)
 	cr_assert_eq(requests("LOOKUP"), 0);
 	umount_traced(d);
 }
+
+/* A small lower file reaches the page cache with its open: reading it
+ * costs no READ.  A large one is read as the kernel asks. */
+HTEST(requests, small_lower_file_is_read_without_read_requests)
+{
+	static char big[1 << 20];
+	mk_file(LO(0, "small"), "small lower file\n", 0644);
+	memset(big, 'b', sizeof big);
+	mk_filen(LO(0, "big"), big, sizeof big, 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	log_mark();
+	assert_file(MN("small"), "small lower file\n");
+	cr_assert_geq(requests("OPEN"), 1, "the log shows no OPEN: cannot count");
+	cr_assert_eq(requests("READ"), 0);
+	char *got = slurp(MN("big"));
+	cr_assert(got && !memcmp(got, big, sizeof big), "big lower file read back wrong");
+	free(got);
+	cr_assert_geq(requests("READ"), 1, "a 1 MiB file was not read through READ");
+	umount_traced(d);
+}
