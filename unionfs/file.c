@@ -19,6 +19,7 @@
 #include "log.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "preload.h"
 
 struct ufile {
 	pthread_mutex_t lock; /* guards fd/branch while they are swapped */
@@ -26,6 +27,7 @@ struct ufile {
 	int flags;
 	unsigned int branch;  /* branch the fd points into */
 	bool passthrough;     /* the kernel does its I/O on the backing file */
+	off_t last_end;       /* where the last READ ended (preload.h) */
 	struct node *node;    /* holds a reference */
 	struct ufile *next;   /* in node->open_files */
 };
@@ -213,39 +215,14 @@ int file_upper_fd(struct fuse_file_info *fi)
 	return ufile_fd(f);
 }
 
-/* Lower files up to this size have their data handed to the kernel with
- * the first read-only open, through the page cache (FUSE_NOTIFY_STORE):
- * the read that follows is then served without a READ round trip.  The
- * kernel's readahead asks for 128 KiB at a time, so a small file costs
- * one round trip (~25 us here) that the store saves for one write(2). */
-#define PRELOAD_MAX (256 * 1024)
-
-/* Stores n's data in the page cache, once per node.  Only a lower copy:
- * it cannot change until a copy-up, which copy_lock keeps out meanwhile,
- * so the kernel never gets data older than what it has. */
-static void preload_lower_file(struct node *n, int fd)
+static bool only_open_handle(struct ufile *f)
 {
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
-	struct stat st;
-	void *data;
-	ssize_t len;
+	bool only;
 
-	if (__atomic_load_n(&n->preloaded, __ATOMIC_RELAXED) || fstat(fd, &st) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > PRELOAD_MAX)
-		return;
-	data = malloc((size_t)st.st_size);
-	if (!data)
-		return;
-	pthread_mutex_lock(&n->copy_lock);
-	len = n->branch != 0 ? pread(fd, data, (size_t)st.st_size, 0) : -1;
-	if (len == st.st_size) {
-		buf.buf[0].mem = data;
-		buf.buf[0].size = (size_t)len;
-		if (fuse_lowlevel_notify_store(ufs.se, node_id(n), 0, &buf, 0) == 0)
-			__atomic_store_n(&n->preloaded, true, __ATOMIC_RELAXED);
-	}
-	pthread_mutex_unlock(&n->copy_lock);
-	free(data);
+	pthread_mutex_lock(&f->node->lock);
+	only = f->node->open_files == f && !f->next;
+	pthread_mutex_unlock(&f->node->lock);
+	return only;
 }
 
 static bool wants_write(int flags)
@@ -294,9 +271,11 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
 	}
+	/* The only handle: no READ of another one can be waiting on a page
+	 * the store needs (it would hold this request until answered). */
 	if (!file_is_passthrough(fi) && fi->keep_cache && !wants_write(fi->flags) &&
-	    !(fi->flags & O_DIRECT))
-		preload_lower_file(n, fd);
+	    !(fi->flags & O_DIRECT) && only_open_handle(ufile(fi)))
+		preload_small_file(n, fd);
 	/* Interrupted: the kernel will not release what it never got. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		file_detach(fi);
@@ -306,12 +285,15 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	struct ufile *f = ufile(fi);
+	int fd = ufile_fd(f);
 
 	(void)ino;
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = ufile_fd(ufile(fi));
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	preload_note_read(f->node, fd, off, size, &f->last_end);
 }
 
 void ufs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,

@@ -14,6 +14,7 @@
 #include "node.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "preload.h"
 
 struct ufs ufs = { .tree_lock = PTHREAD_RWLOCK_INITIALIZER };
 
@@ -154,6 +155,7 @@ static int run(struct union_config *cfg)
 	if (!cfg->foreground)
 		log_to_syslog();
 	ret = serve_exit_status(serve(se, cfg));
+	preload_stop();
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "preload.h"
 #include "xino.h"
 
 static struct node *node_alloc(struct node *parent, const char *name)
@@ -41,6 +42,7 @@ static void node_free(struct node *n)
 {
 	unshare_node(n);
 	drop_dirfds(n);
+	preload_forget(n);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->copy_lock);
 	free(n->redirect);

@@ -19,6 +19,7 @@
 #include "ufs.h"
 
 struct ufile;
+struct preload_map;
 
 struct node {
 	struct node *parent;     /* holds a reference; NULL only for the root */
@@ -65,8 +66,10 @@ struct node {
 	uint32_t cached_opens;
 	/* Written through passthrough since the page cache last served it. */
 	bool page_cache_stale;
-	/* Its data was handed to the kernel's page cache at an open (file.c). */
+	/* Its data was handed to the kernel's page cache at an open, and which
+	 * windows random reads hit (preload.c), under `lock`. */
 	bool preloaded;
+	struct preload_map *preload_map;
 	/* The object's last attributes, kept when its name went away, for an
 	 * fstat() through a descriptor the kernel still has. */
 	struct stat gone_st;

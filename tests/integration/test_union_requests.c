@@ -152,3 +152,68 @@ HTEST(requests, small_lower_file_is_read_without_read_requests)
 	cr_assert_geq(requests("READ"), 1, "a 1 MiB file was not read through READ");
 	umount_traced(d);
 }
+
+/* Random reads of a large lower file: once two land in a 256 KiB window,
+ * the whole window is stored in the page cache, so most reads are served
+ * without a READ, and every byte read is still the file's. */
+HTEST(requests, random_reads_of_a_lower_file_need_fewer_reads)
+{
+	enum { SIZE = 8 << 20, BLOCK = 4096, READS = 2000 };
+	char *data = malloc(SIZE), got[BLOCK];
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = (char)(i * 2654435761u >> 24);
+	mk_filen(LO(0, "big"), data, SIZE, 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	log_mark();
+	int fd = open(MN("big"), O_RDONLY);
+	cr_assert(fd >= 0);
+	srand(7);
+	for (int i = 0; i < READS; i++) {
+		off_t off = (off_t)(rand() % (SIZE / BLOCK)) * BLOCK;
+		cr_assert_eq(pread(fd, got, BLOCK, off), BLOCK);
+		cr_assert(!memcmp(got, data + off, BLOCK), "read %d at %lld differs", i, (long long)off);
+		if (i % 100 == 99)
+			msleep(1); /* give the stores a moment, as a slower reader would */
+	}
+	close(fd);
+	int reads = requests("READ");
+	cr_assert_gt(reads, 0, "no READ at all: cannot count");
+	cr_assert_lt(reads, READS / 2, "%d READs for %d random reads", reads, READS);
+	free(data);
+	umount_traced(d);
+}
+
+/* A window stored from the lower copy never hides what is written after
+ * a copy-up: the write and the stores are ordered by the copy-up. */
+HTEST(requests, writes_after_random_reads_are_read_back)
+{
+	enum { SIZE = 4 << 20, BLOCK = 4096 };
+	char *data = calloc(1, SIZE), got[BLOCK], mark[BLOCK];
+	mk_filen(LO(0, "f"), data, SIZE, 0644);
+	h_mount(FMT_OVL, 1, NULL);
+	int ro = open(MN("f"), O_RDONLY);
+	cr_assert(ro >= 0);
+	memset(mark, 'W', sizeof mark);
+	srand(3);
+	for (int round = 0; round < 50; round++) {
+		off_t off = (off_t)(rand() % (SIZE / BLOCK)) * BLOCK;
+		cr_assert_eq(pread(ro, got, BLOCK, (off + 3 * BLOCK) % SIZE), BLOCK);
+		cr_assert_eq(pread(ro, got, BLOCK, (off + 7 * BLOCK) % SIZE), BLOCK);
+		int rw = open(MN("f"), O_RDWR);
+		cr_assert(rw >= 0);
+		cr_assert_eq(pwrite(rw, mark, BLOCK, off), BLOCK);
+		close(rw);
+		memcpy(data + off, mark, BLOCK);
+		msleep(5); /* a store queued by the reads runs now, if ever */
+		cr_assert_eq(pread(ro, got, BLOCK, off), BLOCK);
+		cr_assert(!memcmp(got, mark, BLOCK), "round %d: the write at %lld is not read back",
+			  round, (long long)off);
+	}
+	msleep(50);
+	for (off_t off = 0; off < SIZE; off += BLOCK) {
+		cr_assert_eq(pread(ro, got, BLOCK, off), BLOCK);
+		cr_assert(!memcmp(got, data + off, BLOCK), "block at %lld differs", (long long)off);
+	}
+	close(ro);
+	free(data);
+}

@@ -1,0 +1,202 @@
+/* Page-cache preloading of lower files (see preload.h). */
+#include "preload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ops.h"
+
+/* The kernel's readahead asks for 128 KiB at a time: a file this small
+ * costs one READ round trip (~25 us here), which one store replaces. */
+#define SMALL_FILE_MAX (256 * 1024)
+/* Random reads: what is stored once a window had two of them. */
+#define WINDOW (256 * 1024)
+/* Files beyond 256 GiB get no window map (1 MiB of it). */
+#define MAX_WINDOWS (1U << 20)
+/* Windows waiting to be stored; beyond, a window is left to READ. */
+#define QUEUE_MAX 64
+
+enum { WIN_MISSED = 1, WIN_QUEUED = 2 };
+
+struct preload_map {
+	size_t nwin;
+	uint8_t state[];
+};
+
+struct job {
+	struct node *node; /* referenced */
+	int fd;            /* a duplicate, closed with the job */
+	uint64_t window;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job jobs[QUEUE_MAX];
+	unsigned int head, count;
+	bool started, stopping;
+	pthread_t thread;
+} Q = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* Stores [off, off + len) of n's lower copy, read from fd, unless a copy-up
+ * got there first.  Returns the bytes stored (0 at EOF), or -errno. */
+static ssize_t store_range(struct node *n, int fd, off_t off, size_t len)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	void *data = malloc(len);
+	ssize_t got = -ENOMEM;
+	int err;
+
+	if (!data)
+		return got;
+	pthread_mutex_lock(&n->copy_lock);
+	if (n->branch == 0)
+		got = -ESTALE; /* copied up meanwhile: the kernel has its data */
+	else if ((got = pread(fd, data, len, off)) < 0)
+		got = -errno;
+	if (got > 0) {
+		buf.buf[0].mem = data;
+		buf.buf[0].size = (size_t)got;
+		err = fuse_lowlevel_notify_store(ufs.se, node_id(n), off, &buf, 0);
+		if (err)
+			got = err;
+	}
+	pthread_mutex_unlock(&n->copy_lock);
+	free(data);
+	return got;
+}
+
+void preload_small_file(struct node *n, int fd)
+{
+	struct stat st;
+
+	if (__atomic_load_n(&n->preloaded, __ATOMIC_RELAXED) || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > SMALL_FILE_MAX)
+		return;
+	if (store_range(n, fd, 0, (size_t)st.st_size) == st.st_size)
+		__atomic_store_n(&n->preloaded, true, __ATOMIC_RELAXED);
+}
+
+static void *preload_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&Q.lock);
+	for (;;) {
+		struct job j;
+		ssize_t r;
+
+		while (!Q.count && !Q.stopping)
+			pthread_cond_wait(&Q.cond, &Q.lock);
+		if (Q.stopping)
+			break;
+		j = Q.jobs[Q.head];
+		Q.head = (Q.head + 1) % QUEUE_MAX;
+		Q.count--;
+		pthread_mutex_unlock(&Q.lock);
+		r = store_range(j.node, j.fd, (off_t)(j.window * WINDOW), WINDOW);
+		if (r < 0 && r != -ESTALE && r != -ENOENT)
+			log_debug("preloading '%s': %s", j.node->name, errno_name((int)-r));
+		close(j.fd);
+		node_unref(j.node);
+		pthread_mutex_lock(&Q.lock);
+	}
+	pthread_mutex_unlock(&Q.lock);
+	return NULL;
+}
+
+/* Queues a window store; false when the queue is full or stopping. */
+static bool enqueue(struct node *n, int fd, uint64_t window)
+{
+	struct job j = { .node = n, .window = window };
+	bool queued = false;
+
+	j.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (j.fd < 0)
+		return false;
+	node_ref(n);
+	pthread_mutex_lock(&Q.lock);
+	if (!Q.started && !Q.stopping)
+		Q.started = pthread_create(&Q.thread, NULL, preload_thread, NULL) == 0;
+	if (Q.started && !Q.stopping && Q.count < QUEUE_MAX) {
+		Q.jobs[(Q.head + Q.count) % QUEUE_MAX] = j;
+		Q.count++;
+		queued = true;
+		pthread_cond_signal(&Q.cond);
+	}
+	pthread_mutex_unlock(&Q.lock);
+	if (!queued) {
+		close(j.fd);
+		node_unref(n);
+	}
+	return queued;
+}
+
+/* n's window map, made at its first random read; NULL when it has none.
+ * Caller holds n->lock. */
+static struct preload_map *window_map(struct node *n, int fd)
+{
+	struct stat st;
+	size_t nwin;
+
+	if (n->preload_map)
+		return n->preload_map;
+	if (fstat(fd, &st) < 0 || st.st_size <= WINDOW)
+		return NULL;
+	nwin = ((size_t)st.st_size + WINDOW - 1) / WINDOW;
+	if (nwin > MAX_WINDOWS)
+		return NULL;
+	n->preload_map = calloc(1, sizeof(struct preload_map) + nwin);
+	if (n->preload_map)
+		n->preload_map->nwin = nwin;
+	return n->preload_map;
+}
+
+void preload_note_read(struct node *n, int fd, off_t off, size_t size, off_t *last_end)
+{
+	/* READs of one handle may run on several threads: a heuristic, so
+	 * only the exchange itself is atomic. */
+	off_t prev_end = __atomic_exchange_n(last_end, off + (off_t)size, __ATOMIC_RELAXED);
+	bool random = off != prev_end && off != 0, queue = false;
+	struct preload_map *map;
+	uint64_t w = (uint64_t)off / WINDOW;
+
+	if (!random || __atomic_load_n(&n->branch, __ATOMIC_ACQUIRE) == 0)
+		return;
+	pthread_mutex_lock(&n->lock);
+	map = window_map(n, fd);
+	if (map && w < map->nwin && !(map->state[w] & WIN_QUEUED)) {
+		queue = map->state[w] & WIN_MISSED;
+		map->state[w] |= queue ? WIN_QUEUED : WIN_MISSED;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (queue)
+		enqueue(n, fd, w);
+}
+
+void preload_forget(struct node *n)
+{
+	free(n->preload_map);
+	n->preload_map = NULL;
+}
+
+void preload_stop(void)
+{
+	pthread_mutex_lock(&Q.lock);
+	Q.stopping = true;
+	pthread_cond_broadcast(&Q.cond);
+	pthread_mutex_unlock(&Q.lock);
+	if (Q.started)
+		pthread_join(Q.thread, NULL);
+	Q.started = false;
+	for (; Q.count; Q.count--, Q.head = (Q.head + 1) % QUEUE_MAX) {
+		close(Q.jobs[Q.head].fd);
+		node_unref(Q.jobs[Q.head].node);
+	}
+}
