@@ -289,11 +289,13 @@ void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	int fd = ufile_fd(f);
 
 	(void)ino;
+	/* Before the reply: once the kernel has it, the handle may be
+	 * released (and freed) by another thread. */
+	preload_note_read(f->node, fd, off, size, &f->last_end);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-	preload_note_read(f->node, fd, off, size, &f->last_end);
 }
 
 void ufs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -332,7 +334,6 @@ void file_detach(struct fuse_file_info *fi)
 {
 	struct ufile *f = ufile(fi), **pp;
 	struct node *n = f->node;
-
 	int unused_backing = 0;
 
 	pthread_mutex_lock(&n->lock);

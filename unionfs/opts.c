@@ -200,26 +200,27 @@ static int set_xino(struct parser *p, const char *key, const char *val)
 	return set_string(p, &cfg->xino_path, val);
 }
 
-static int set_redirect_dir(struct parser *p, const char *key, const char *val)
+/* on or off, or the synonyms of each (NULL: none), into *out. */
+static int set_on_off(struct parser *p, const char *key, const char *val, const char *on_alias,
+		      const char *off_alias, bool *out)
 {
-	if (!strcmp(val, "on") || !strcmp(val, "follow"))
-		p->cfg->redirect_dir = true;
-	else if (!strcmp(val, "off") || !strcmp(val, "nofollow"))
-		p->cfg->redirect_dir = false;
+	if (!strcmp(val, "on") || (on_alias && !strcmp(val, on_alias)))
+		*out = true;
+	else if (!strcmp(val, "off") || (off_alias && !strcmp(val, off_alias)))
+		*out = false;
 	else
 		return fail(p, "bad value '%s' for %s= (use on or off)", val, key);
 	return 0;
 }
 
+static int set_redirect_dir(struct parser *p, const char *key, const char *val)
+{
+	return set_on_off(p, key, val, "follow", "nofollow", &p->cfg->redirect_dir);
+}
+
 static int set_passthrough(struct parser *p, const char *key, const char *val)
 {
-	if (!strcmp(val, "on"))
-		p->cfg->passthrough = true;
-	else if (!strcmp(val, "off"))
-		p->cfg->passthrough = false;
-	else
-		return fail(p, "bad value '%s' for %s= (use on or off)", val, key);
-	return 0;
+	return set_on_off(p, key, val, NULL, NULL, &p->cfg->passthrough);
 }
 
 /* Options without a value.  "volatile" is kernel overlayfs's and is
