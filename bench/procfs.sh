@@ -43,47 +43,40 @@ IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG")
 SYSTEMS=(host)
 ROOT_OF_host=/proc
 
-if [[ -x $BENCH_BUILD/strata-procfs ]]; then
-	"$BENCH_BUILD/strata-procfs" -f --loadavg "$D/pf" 2>>"$D/strata-procfs.log" &
+# start_system NAME MOUNTPOINT CMD...: starts CMD, a FUSE daemon that
+# stays in the foreground (its output in $D/NAME.log), and adds NAME to
+# SYSTEMS once MOUNTPOINT is mounted.
+start_system() {
+	local name=$1 mnt=$2 pid
+	shift 2
+	"$@" >>"$D/$name.log" 2>&1 &
 	pid=$!
-	push_cleanup "umount_path '$D/pf'; stop_pid $pid"
-	if wait_fuse_mount "$D/pf" "$pid"; then
-		SYSTEMS+=(strata-procfs)
-		ROOT_OF_strata_procfs=$D/pf/proc
+	push_cleanup "umount_path '$mnt'; stop_pid $pid"
+	if wait_fuse_mount "$mnt" "$pid"; then
+		SYSTEMS+=("$name")
 	else
-		log "strata-procfs did not mount: $(tail -n 2 "$D/strata-procfs.log")"
-		record mount strata-procfs 1 0 ops/s FAIL "no mount"
+		log "$name did not mount: $(tail -n 2 "$D/$name.log")"
+		record mount "$name" 1 0 ops/s FAIL "no mount"
 	fi
+}
+
+ROOT_OF_strata_procfs=$D/pf/proc
+if [[ -x $BENCH_BUILD/strata-procfs ]]; then
+	start_system strata-procfs "$D/pf" "$BENCH_BUILD/strata-procfs" -f --loadavg "$D/pf"
 fi
 # The FUSE floor: strata-procfs's texts for the cgroup, served from memory
 # by a server that does nothing else (bench/fusefloor.c).
+ROOT_OF_fuse_floor=$D/ff/proc
 if [[ " ${SYSTEMS[*]} " == *" strata-procfs "* ]]; then
 	mkdir -p "$D/floor-src" "$D/ff"
 	for f in "${FILES[@]}"; do
 		"${IN_CG[@]}" cat "$ROOT_OF_strata_procfs/$f" >"$D/floor-src/$f" || exit 1
 	done
-	"$BENCH_FLOOR" "$D/floor-src" "$D/ff" 2>>"$D/fusefloor.log" &
-	pid=$!
-	push_cleanup "umount_path '$D/ff'; stop_pid $pid"
-	if wait_fuse_mount "$D/ff" "$pid"; then
-		SYSTEMS+=(fuse-floor)
-		ROOT_OF_fuse_floor=$D/ff/proc
-	else
-		log "fusefloor did not mount: $(tail -n 2 "$D/fusefloor.log")"
-		record mount fuse-floor 1 0 ops/s FAIL "no mount"
-	fi
+	start_system fuse-floor "$D/ff" "$BENCH_FLOOR" "$D/floor-src" "$D/ff"
 fi
+ROOT_OF_lxcfs=$D/lx/proc
 if command -v lxcfs >/dev/null; then
-	lxcfs -f -l -p "$D/lxcfs.pid" "$D/lx" >>"$D/lxcfs.log" 2>&1 &
-	pid=$!
-	push_cleanup "umount_path '$D/lx'; stop_pid $pid"
-	if wait_fuse_mount "$D/lx" "$pid"; then
-		SYSTEMS+=(lxcfs)
-		ROOT_OF_lxcfs=$D/lx/proc
-	else
-		log "lxcfs did not mount: $(tail -n 2 "$D/lxcfs.log")"
-		record mount lxcfs 1 0 ops/s FAIL "no mount"
-	fi
+	start_system lxcfs "$D/lx" lxcfs -f -l -p "$D/lxcfs.pid" "$D/lx"
 fi
 {
 	echo "host: /proc"
