@@ -48,6 +48,8 @@ struct run {
 	bool have_cg;
 	pid_t pid;
 	int pidfd, sock, fusefd, master, null, log_fd;
+	int union_go;         /* written once the union is mounted: it serves */
+	struct helper daemon; /* strata-unionfs until it is set up */
 	int listener, nsock;  /* the command's seccomp listener, the exec socket */
 	struct notify notify; /* answers them while the container runs */
 	int exec_code;        /* 126/127 when the command could not be exec'd */
@@ -285,20 +287,25 @@ static void run_init(struct run *r, struct container *c)
 	memset(r, 0, sizeof(*r));
 	r->c = c;
 	r->pidfd = r->sock = r->fusefd = r->master = r->null = r->log_fd = -1;
-	r->listener = r->nsock = -1;
+	r->listener = r->nsock = r->union_go = -1;
+	r->daemon.pid = -1;
 	notify_init(&r->notify);
 }
 
 static void run_close(struct run *r)
 {
-	int *fds[] = { &r->pidfd, &r->sock,   &r->fusefd,   &r->master,
-		       &r->null,  &r->log_fd, &r->listener, &r->nsock };
+	int *fds[] = { &r->pidfd,  &r->sock,     &r->fusefd, &r->master, &r->null,
+		       &r->log_fd, &r->listener, &r->nsock,  &r->union_go };
+	char msg[ERRLEN];
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	/* A daemon never told to serve reads EOF on union_go and exits. */
+	if (r->daemon.pid > 0)
+		helper_finish(&r->daemon, msg, sizeof(msg));
 	if (r->have_cg)
 		cg_container_free(&r->cg);
 	cg_host_free(&r->host);
@@ -369,9 +376,8 @@ static int start(struct run *r, char *err, size_t errlen)
 {
 	struct container *c = r->c;
 	char msg[ERRLEN];
-	struct helper daemon;
 	bool in_v2;
-	int sv[2], e, cgfd;
+	int sv[2], go[2], e, cgfd;
 
 	e = cg_host_detect(&r->host, NULL);
 	if (e < 0)
@@ -387,6 +393,16 @@ static int start(struct run *r, char *err, size_t errlen)
 		return -1;
 	r->fusefd = union_open_fuse(err, errlen);
 	if (r->fusefd < 0)
+		return -1;
+	/* The union daemon starts up (exec, libfuse, checking the branches:
+	 * several ms) while the child is cloned and mounts the connection,
+	 * and serves once told it is mounted. */
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return FAIL("pipe: %s", errno_name(errno));
+	r->union_go = go[1];
+	e = union_spawn_daemon(c, r->fusefd, go[0], &r->daemon, err, errlen);
+	close(go[0]);
+	if (e < 0)
 		return -1;
 	r->null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (r->null < 0)
@@ -415,19 +431,26 @@ static int start(struct run *r, char *err, size_t errlen)
 		close(cgfd);
 	close(sv[1]);
 	r->sock = sv[0];
-	if (expect(r, SYNC_FUSE_MOUNTED, err, errlen) < 0)
-		return -1;
-	e = union_spawn_daemon(c, r->fusefd, &daemon, err, errlen);
 	/* From here the daemon holds the only other reference: if it dies,
 	 * the connection aborts instead of leaving the child stuck. */
 	close(r->fusefd);
 	r->fusefd = -1;
-	if (e < 0)
+	if (expect(r, SYNC_FUSE_MOUNTED, err, errlen) < 0)
 		return -1;
-	/* Moving a task between cgroups waits for an RCU grace period (about
-	 * 10 ms here): the daemon starts up meanwhile. */
+	if (write(r->union_go, "", 1) != 1) {
+		int e_go = errno;
+
+		/* EPIPE: it died setting up, and says why. */
+		if (union_daemon_started(&r->daemon, err, errlen) < 0)
+			return -1;
+		return FAIL("starting the union daemon: %s", errno_name(e_go));
+	}
+	close(r->union_go);
+	r->union_go = -1;
+	/* Moving a task between cgroups waits for an RCU grace period (up to
+	 * 10 ms here): the daemon finishes starting up meanwhile. */
 	e = cg_container_attach(&r->cg, r->pid, in_v2, err, errlen);
-	if (union_daemon_started(&daemon, e < 0 ? msg : err, e < 0 ? sizeof(msg) : errlen) < 0 ||
+	if (union_daemon_started(&r->daemon, e < 0 ? msg : err, e < 0 ? sizeof(msg) : errlen) < 0 ||
 	    e < 0)
 		return -1;
 	if (sync_send(r->sock, SYNC_CGROUP_READY, 0, -1, NULL) < 0 ||

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/close_range.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,56 +57,78 @@ int find_helper(const char *prog, const char *env, char *out, size_t len)
 	return -1;
 }
 
-int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h)
+int helper_spawn(char *const argv[], const int *keep, size_t nkeep, bool keep_stdio,
+		 struct helper *h)
 {
-	int pipefd[2];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, piped;
+	int pipefd[2], src[HELPER_MAX_KEEP], e = 0;
+	size_t copied = 0;
 
 	h->pid = -1;
 	h->err_fd = -1;
+	if (nkeep > HELPER_MAX_KEEP) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -1;
-	h->pid = fork();
-	if (h->pid < 0) {
+	/* Sources above every target, so no dup2 overwrites one still to
+	 * be copied (keep[1] may well be descriptor 3). */
+	for (; copied < nkeep; copied++) {
+		src[copied] = fcntl(keep[copied], F_DUPFD_CLOEXEC, 3 + (int)nkeep);
+		if (src[copied] < 0) {
+			e = errno;
+			break;
+		}
+	}
+	/* posix_spawn (a vfork): a fork copies our page tables first, which
+	 * costs milliseconds of every container start on a VM. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	/* A daemon must get the signals we hold back during setup, and die of
+	 * SIGPIPE as programs do. */
+	sigemptyset(&none);
+	sigemptyset(&piped);
+	sigaddset(&piped, SIGPIPE);
+	e = e ?: posix_spawnattr_setsigmask(&attr, &none);
+	e = e ?: posix_spawnattr_setsigdefault(&attr, &piped);
+	e = e ?: posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	e = e ?: posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	if (!e && !keep_stdio) {
+		e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+		e = e ?: posix_spawn_file_actions_adddup2(&fa, 0, 1);
+	}
+	for (size_t i = 0; !e && i < nkeep; i++)
+		e = posix_spawn_file_actions_adddup2(&fa, src[i], 3 + (int)i);
+	/* The daemons outlive us (strata-procfs every container): none may
+	 * keep an fd our caller gave us, such as a pipe it reads to its end. */
+	e = e ?: posix_spawn_file_actions_addclosefrom_np(&fa, 3 + (int)nkeep);
+	e = e ?: posix_spawn(&h->pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	while (copied)
+		close(src[--copied]);
+	close(pipefd[1]);
+	if (e) {
+		h->pid = -1;
 		close(pipefd[0]);
-		close(pipefd[1]);
+		errno = e;
 		return -1;
 	}
-	if (h->pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		sigset_t none;
-
-		/* A daemon must get the signals we hold back during setup. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-
-		if (null < 0 || dup2(pipefd[1], 2) < 0 ||
-		    (!keep_stdio && (dup2(null, 0) < 0 || dup2(null, 1) < 0)))
-			_exit(126);
-		/* The daemons outlive us (strata-procfs every container): none
-		 * may keep an fd our caller gave us, such as a pipe it reads
-		 * to its end. */
-		if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-			_exit(126);
-		if (extra_fd >= 0 && fcntl(extra_fd, F_SETFD, 0) < 0)
-			_exit(126);
-		execv(argv[0], argv);
-		dprintf(2, "cannot execute %s: %s\n", argv[0], errno_name(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
 	h->err_fd = pipefd[0];
 	return 0;
 }
 
-int helper_finish(struct helper *h, char *msg, size_t msglen)
+/* Reads h's stderr to its end (the helper's foreground part exits, or its
+ * daemon points stderr at /dev/null when it detaches); its first line goes
+ * to msg. */
+static void read_first_line(struct helper *h, char *msg, size_t msglen)
 {
 	size_t got = 0;
-	int status;
 
 	msg[0] = '\0';
-	/* EOF comes when the helper's foreground part exits: its daemon
-	 * points stderr at /dev/null when it detaches. */
 	for (;;) {
 		ssize_t n = read(h->err_fd, msg + got, msglen - 1 - got);
 
@@ -124,22 +146,54 @@ int helper_finish(struct helper *h, char *msg, size_t msglen)
 		}
 	}
 	msg[got] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
 	close(h->err_fd);
 	h->err_fd = -1;
+}
+
+int helper_finish(struct helper *h, char *msg, size_t msglen)
+{
+	int status;
+
+	read_first_line(h, msg, msglen);
 	while (waitpid(h->pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
 	h->pid = -1;
-	msg[strcspn(msg, "\n")] = '\0';
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen)
+int helper_detached(struct helper *h, char *msg, size_t msglen)
+{
+	int status;
+	pid_t r;
+
+	read_first_line(h, msg, msglen);
+	if (!msg[0]) {
+		r = waitpid(h->pid, &status, WNOHANG);
+		if (r == 0) {
+			/* Ours until it exits; a zombie then until we do. */
+			h->pid = -1;
+			return 0;
+		}
+	} else {
+		while ((r = waitpid(h->pid, &status, 0)) < 0 && errno == EINTR)
+			;
+	}
+	h->pid = -1;
+	if (r < 0)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+	return 128 + WTERMSIG(status);
+}
+
+int run_helper(char *const argv[], char *msg, size_t msglen)
 {
 	struct helper h;
 
 	msg[0] = '\0';
-	if (helper_spawn(argv, extra_fd, false, &h) < 0)
+	if (helper_spawn(argv, NULL, 0, false, &h) < 0)
 		return -1;
 	return helper_finish(&h, msg, msglen);
 }
@@ -157,7 +211,7 @@ int image_tool(const char *const args[], char *err, size_t errlen)
 	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(argv[0]) - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	if (helper_spawn((char *const *)argv, -1, true, &h) < 0)
+	if (helper_spawn((char *const *)argv, NULL, 0, true, &h) < 0)
 		return FAIL("starting strata-image: %s", errno_name(errno));
 	st = helper_finish(&h, msg, sizeof(msg));
 	if (st > 128 && !msg[0]) /* e.g. SIGPIPE: the reader of an export left */

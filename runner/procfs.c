@@ -80,7 +80,7 @@ int procfs_ensure(char *err, size_t errlen)
 	{
 		char *argv[] = { bin, "--loadavg", "--pidfile", pidfile, mnt, NULL };
 
-		st = run_helper(argv, -1, msg, sizeof(msg));
+		st = run_helper(argv, msg, sizeof(msg));
 	}
 	if (st != 0) {
 		FAIL("starting strata-procfs on %s failed%s%s", mnt, msg[0] ? ": " : "", msg);

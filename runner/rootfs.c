@@ -180,12 +180,13 @@ static char *union_options(const struct container *c)
 	return s;
 }
 
-int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, char *err,
-		       size_t errlen)
+int union_spawn_daemon(const struct container *c, int fusefd, int go_fd, struct helper *h,
+		       char *err, size_t errlen)
 {
-	char bin[PATH_MAX], mnt[32];
+	/* The daemon gets fusefd as its descriptor 3, go_fd as 4. */
+	char bin[PATH_MAX], mnt[] = "/dev/fd/3", wait[] = "--wait-fd=4";
 	char *opts = union_options(c);
-	int fd, r;
+	int fds[2] = { fusefd, go_fd }, r;
 
 	if (!opts)
 		return FAIL("out of memory");
@@ -193,37 +194,27 @@ int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, 
 		free(opts);
 		return FAIL("strata-unionfs not found (next to strata, or in PATH)");
 	}
-	/* A copy without FD_CLOEXEC-by-accident concerns: helper_spawn
-	 * clears the flag on exactly this fd in the child. */
-	fd = fcntl(fusefd, F_DUPFD_CLOEXEC, 10);
-	if (fd < 0) {
-		free(opts);
-		return FAIL("dup /dev/fuse: %s", errno_name(errno));
-	}
 	/* libfuse takes an inherited connection only as "/dev/fd/N", and
 	 * strata-unionfs resolves that path: a bare devtmpfs (an initramfs,
 	 * the test VM) lacks the symlink every udev makes, so make it. */
 	if (access("/dev/fd", F_OK) < 0 && symlink("/proc/self/fd", "/dev/fd") < 0 &&
 	    errno != EEXIST) {
-		close(fd);
 		free(opts);
 		return FAIL("/dev/fd is missing and cannot be created: %s", errno_name(errno));
 	}
-	snprintf(mnt, sizeof(mnt), "/dev/fd/%d", fd);
 	{
-		char *argv[] = { bin, "-o", opts, mnt, NULL };
+		char *argv[] = { bin, wait, "-o", opts, mnt, NULL };
 
-		r = helper_spawn(argv, fd, false, h);
+		r = helper_spawn(argv, fds, 2, false, h) < 0 ? errno : 0;
 	}
-	close(fd);
 	free(opts);
-	return r < 0 ? FAIL("starting strata-unionfs: %s", errno_name(errno)) : 0;
+	return r ? FAIL("starting strata-unionfs: %s", errno_name(r)) : 0;
 }
 
 int union_daemon_started(struct helper *h, char *err, size_t errlen)
 {
 	char msg[ERRLEN];
-	int st = helper_finish(h, msg, sizeof(msg));
+	int st = helper_detached(h, msg, sizeof(msg));
 
 	if (st != 0)
 		return FAIL("strata-unionfs failed%s%s", msg[0] ? ": " : "", msg);
@@ -320,7 +311,7 @@ int union_mount_ro(char **dirs, size_t n, const char *mnt, char *err, size_t err
 	{
 		char *argv[] = { bin, "-o", opts, (char *)mnt, NULL };
 
-		st = run_helper(argv, -1, msg, sizeof(msg));
+		st = run_helper(argv, msg, sizeof(msg));
 	}
 	free(opts);
 	if (st != 0)

@@ -104,12 +104,20 @@ struct helper {
 	int err_fd;
 };
 /* Runs argv[0] (a helper that daemonizes: strata-unionfs, strata-procfs)
- * with extra_fd inherited (-1: none) and returns its exit status; the first
- * line of its stderr goes to msg.  The same in two steps: helper_spawn()
- * (0, or -1 with errno) and helper_finish() (the status). */
-int run_helper(char *const argv[], int extra_fd, char *msg, size_t msglen);
-int helper_spawn(char *const argv[], int extra_fd, bool keep_stdio, struct helper *h);
+ * and returns its exit status; the first line of its stderr goes to msg.
+ * The same in two steps: helper_spawn() (0, or -1 with errno), in which
+ * keep[i] becomes the helper's descriptor 3 + i (argv must say so), and
+ * helper_finish() (the status). */
+int run_helper(char *const argv[], char *msg, size_t msglen);
+#define HELPER_MAX_KEEP 4
+int helper_spawn(char *const argv[], const int *keep, size_t nkeep, bool keep_stdio,
+		 struct helper *h);
 int helper_finish(struct helper *h, char *msg, size_t msglen);
+/* For a helper that detaches without forking (strata-unionfs --wait-fd):
+ * waits for the end of its stderr, then 0 when it runs on (no line on
+ * stderr, not exited), else its exit status (non-zero) with the line in
+ * msg.  Either way h is done with. */
+int helper_detached(struct helper *h, char *msg, size_t msglen);
 /* Runs strata-image (runner/image_main.c) on $STRATA_ROOT with args (a
  * NULL-terminated list after the root), on our stdin and stdout: 0, or -1
  * with its one-line reason in err. */
@@ -123,11 +131,14 @@ int union_open_fuse(char *err, size_t errlen);
 /* In the child: makes / rprivate, mounts the FUSE connection fusefd on the
  * container's rootfs directory. */
 int rootfs_mount_union(const struct container *c, int fusefd, char *err, size_t errlen);
-/* In the parent: starts a strata-unionfs daemon on that connection; it
- * starts up while the caller goes on.  union_daemon_started() then waits
- * until it serves (0), or reports why it failed (-1, err set). */
-int union_spawn_daemon(const struct container *c, int fusefd, struct helper *h, char *err,
-		       size_t errlen);
+/* In the parent: starts a strata-unionfs daemon on that connection, before
+ * it is mounted; it starts up while the caller goes on, and serves once a
+ * byte can be read from go_fd (a pipe whose write end the caller writes to
+ * once the child mounted the connection, or closes to give up).
+ * union_daemon_started() then waits until it is set up (0), or reports why
+ * it failed (-1, err set). */
+int union_spawn_daemon(const struct container *c, int fusefd, int go_fd, struct helper *h,
+		       char *err, size_t errlen);
 int union_daemon_started(struct helper *h, char *err, size_t errlen);
 /* The pid of the strata-unionfs daemon serving c's upper dir, 0 if none. */
 pid_t union_daemon_pid(const char *upper);

@@ -1,5 +1,6 @@
 /* strata-unionfs: parse options, validate and lock branches, mount, serve. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,47 @@ static int make_mountpoint_absolute(struct union_config *cfg)
 	return 0;
 }
 
+/* For strata run (--wait-fd): detached from the caller as fuse_daemonize()
+ * does it (a session of our own, "/" as cwd, stdio on /dev/null) but
+ * without its fork, a millisecond of every container start.  The caller
+ * takes the end of our stderr as "set up"; an error before it is a line. */
+static int detach_without_fork(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0) {
+		log_error("/dev/null: %s", errno_name(errno));
+		return -1;
+	}
+	/* A process group leader (started from a shell) keeps its session. */
+	(void)setsid();
+	if (chdir("/") < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
+		log_error("detaching: %s", errno_name(errno));
+		close(null);
+		return -1;
+	}
+	close(null);
+	return 0;
+}
+
+/* --wait-fd: the caller mounts the connection after starting us, and
+ * reading it before would fail (EPERM).  A byte means "mounted, serve";
+ * EOF means the caller gave up. */
+static int wait_for_start(int fd)
+{
+	char go;
+	ssize_t n;
+
+	do
+		n = read(fd, &go, 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n == 1)
+		return 0;
+	log_error("not started: %s", n < 0 ? errno_name(errno) : "the caller went away");
+	return -1;
+}
+
 static int run(struct union_config *cfg)
 {
 	char err[512];
@@ -150,10 +192,12 @@ static int run(struct union_config *cfg)
 		log_warn("cannot set up passthrough: file I/O goes through the daemon");
 	/* The mount is live here; the parent of fuse_daemonize() exits only
 	 * after the child has detached, so callers can use it at once. */
-	if (fuse_daemonize(cfg->foreground) < 0)
+	if (cfg->wait_fd >= 0 ? detach_without_fork() < 0 : fuse_daemonize(cfg->foreground) < 0)
 		goto out_unmount;
 	if (!cfg->foreground)
 		log_to_syslog();
+	if (cfg->wait_fd >= 0 && wait_for_start(cfg->wait_fd) < 0)
+		goto out_unmount;
 	ret = serve_exit_status(serve(se, cfg));
 	preload_stop();
 out_unmount:

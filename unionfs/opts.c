@@ -10,6 +10,8 @@
 #endif
 #include "opts.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,9 +509,25 @@ static void add_positional(struct parser *p, const char *arg)
 		p->positional[p->npositional++] = arg;
 }
 
+/* --wait-fd=N: a descriptor number, which must be open. */
+static int parse_wait_fd(struct parser *p, const char *val)
+{
+	char *end;
+	long fd;
+
+	errno = 0;
+	fd = strtol(val, &end, 10);
+	if (errno || end == val || *end || fd < 0 || fd > INT_MAX)
+		return fail(p, "bad descriptor '%s' for --wait-fd", val);
+	p->cfg->wait_fd = (int)fd;
+	return 0;
+}
+
 static int parse_flag(struct parser *p, const char *arg)
 {
-	if (!strcmp(arg, "-f")) {
+	if (!strncmp(arg, "--wait-fd=", 10)) {
+		return parse_wait_fd(p, arg + 10);
+	} else if (!strcmp(arg, "-f")) {
 		p->cfg->foreground = true;
 	} else if (!strcmp(arg, "-d")) {
 		p->cfg->debug = true;
@@ -618,6 +636,7 @@ enum opts_result union_opts_parse(int argc, char **argv, struct union_config *cf
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->redirect_dir = true;
 	cfg->passthrough = true;
+	cfg->wait_fd = -1;
 	if (err && errlen)
 		err[0] = '\0';
 	res = scan_help_version(argc, argv);

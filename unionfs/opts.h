@@ -43,6 +43,10 @@ struct union_config {
 	bool foreground;   /* -f */
 	bool debug;        /* -d (implies -f) */
 	bool single_thread;/* -s */
+	/* --wait-fd=N (for strata run): serve only once a byte can be read
+	 * from fd N, so the daemon can start up before its connection is
+	 * mounted; -1 when not given. */
+	int wait_fd;
 	bool read_only;    /* generic "ro" */
 	bool allow_other;
 	bool default_permissions;

@@ -438,3 +438,97 @@ HTEST(options, escaped_colon_in_lowerdir)
 	h_mount_opts(pf("lowerdir=%s/l\\:x,upperdir=%s,workdir=%s", H.root, H.up, H.wk));
 	assert_file(MN("f"), "colon");
 }
+
+/* strata run's way to start a union: the daemon is started on a /dev/fuse
+ * connection that is mounted only afterwards (--wait-fd).  It sets up,
+ * detaches without forking (the end of its stderr says "set up"), and
+ * serves once a byte arrives on the wait fd; EOF there makes it exit. */
+struct waiting_daemon {
+	pid_t pid;
+	int fuse, go, err;
+};
+
+static void start_waiting(struct waiting_daemon *w, const char *opts)
+{
+	int go[2], err[2];
+	w->fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	cr_assert(w->fuse >= 0, "/dev/fuse: %s", strerror(errno));
+	cr_assert(pipe2(go, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	w->pid = fork();
+	cr_assert(w->pid >= 0);
+	if (w->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err[1], 2) < 0 ||
+		    dup2(w->fuse, 3) < 0 || dup2(go[0], 4) < 0)
+			_exit(126);
+		execl(H.bin, H.bin, "--wait-fd=4", "-o", opts, "/dev/fd/3", (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	close(err[1]);
+	w->go = go[1];
+	w->err = err[0];
+}
+
+/* Reads the daemon's stderr to its end. */
+static char *stderr_text(struct waiting_daemon *w)
+{
+	size_t len;
+	char *s = read_fd_all(w->err, &len);
+	close(w->err);
+	return s;
+}
+
+static int exit_code(pid_t pid)
+{
+	int status = 0;
+	for (int t = 0; t < 200 && waitpid(pid, &status, WNOHANG) == 0; t++)
+		msleep(50);
+	cr_assert(WIFEXITED(status), "daemon %d did not exit (status %#x)", pid, status);
+	return WEXITSTATUS(status);
+}
+
+HTEST(options, wait_fd_serves_once_told)
+{
+	struct waiting_daemon w;
+	char data[128];
+	mk_file(LO(0, "f"), "lower", 0644);
+	start_waiting(&w, union_opts(FMT_OVL, 1, NULL));
+	char *out = stderr_text(&w);
+	assert_str(out, "");
+	cr_assert_eq(waitpid(w.pid, NULL, WNOHANG), 0, "the daemon exited once set up");
+	snprintf(data, sizeof data,
+		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
+		 w.fuse);
+	assert_ok(mount("strata-test", H.mnt, "fuse.strata-unionfs", 0, data));
+	close(w.fuse);
+	cr_assert_eq(write(w.go, "", 1), 1);
+	close(w.go);
+	assert_file(MN("f"), "lower");
+	assert_ok(try_spew(MN("new"), "upper", O_WRONLY | O_CREAT));
+	assert_file(UP("new"), "upper");
+	h_umount_path(H.mnt);
+	cr_assert_eq(exit_code(w.pid), 0);
+}
+
+HTEST(options, wait_fd_closed_unstarted_exits)
+{
+	struct waiting_daemon w;
+	start_waiting(&w, union_opts(FMT_OVL, 1, NULL));
+	assert_str(stderr_text(&w), "");
+	close(w.go);
+	close(w.fuse);
+	cr_assert_eq(exit_code(w.pid), 1, "a daemon never told to serve must fail");
+}
+
+HTEST(options, wait_fd_setup_error_is_one_line)
+{
+	struct waiting_daemon w;
+	start_waiting(&w, pf("lowerdir=%s/missing,upperdir=%s,workdir=%s", H.root, H.up, H.wk));
+	char *out = stderr_text(&w);
+	cr_assert(out && strstr(out, "missing"), "stderr: %s", out ? out : "(none)");
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+	close(w.go);
+	close(w.fuse);
+	cr_assert_eq(exit_code(w.pid), 1);
+}

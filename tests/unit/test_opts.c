@@ -492,6 +492,19 @@ Test(ours, passthrough)
 	assert_err(PARSE("-o", "lowerdir=/l,passthrough", "/mnt"), "passthrough");
 }
 
+Test(argv, wait_fd)
+{
+	assert_ok(PARSE("-o", "lowerdir=/l", "/mnt"));
+	cr_assert_eq(cfg.wait_fd, -1);
+	assert_ok(PARSE("--wait-fd=4", "-o", "lowerdir=/l", "/dev/fd/3"));
+	cr_assert_eq(cfg.wait_fd, 4);
+	cr_assert_str_eq(cfg.mountpoint, "/dev/fd/3");
+	assert_err(PARSE("--wait-fd=", "-o", "lowerdir=/l", "/mnt"), "--wait-fd");
+	assert_err(PARSE("--wait-fd=x4", "-o", "lowerdir=/l", "/mnt"), "'x4'");
+	assert_err(PARSE("--wait-fd=-1", "-o", "lowerdir=/l", "/mnt"), "--wait-fd");
+	assert_err(PARSE("--wait-fd", "-o", "lowerdir=/l", "/mnt"), "--wait-fd");
+}
+
 Test(ours, userxattr)
 {
 	assert_ok(PARSE("-o", "lowerdir=/l,userxattr", "/mnt"));
