@@ -479,15 +479,6 @@ static char *stderr_text(struct waiting_daemon *w)
 	return s;
 }
 
-static int exit_code(pid_t pid)
-{
-	int status = 0;
-	for (int t = 0; t < 200 && waitpid(pid, &status, WNOHANG) == 0; t++)
-		msleep(50);
-	cr_assert(WIFEXITED(status), "daemon %d did not exit (status %#x)", pid, status);
-	return WEXITSTATUS(status);
-}
-
 HTEST(options, wait_fd_serves_once_told)
 {
 	struct waiting_daemon w;
@@ -508,7 +499,7 @@ HTEST(options, wait_fd_serves_once_told)
 	assert_ok(try_spew(MN("new"), "upper", O_WRONLY | O_CREAT));
 	assert_file(UP("new"), "upper");
 	h_umount_path(H.mnt);
-	cr_assert_eq(exit_code(w.pid), 0);
+	cr_assert_eq(exit_status_of(w.pid), 0);
 }
 
 HTEST(options, wait_fd_closed_unstarted_exits)
@@ -518,7 +509,7 @@ HTEST(options, wait_fd_closed_unstarted_exits)
 	assert_str(stderr_text(&w), "");
 	close(w.go);
 	close(w.fuse);
-	cr_assert_eq(exit_code(w.pid), 1, "a daemon never told to serve must fail");
+	cr_assert_eq(exit_status_of(w.pid), 1, "a daemon never told to serve must fail");
 }
 
 HTEST(options, wait_fd_setup_error_is_one_line)
@@ -530,5 +521,5 @@ HTEST(options, wait_fd_setup_error_is_one_line)
 	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
 	close(w.go);
 	close(w.fuse);
-	cr_assert_eq(exit_code(w.pid), 1);
+	cr_assert_eq(exit_status_of(w.pid), 1);
 }
