@@ -73,11 +73,28 @@ struct stripe {
 	struct mem_rec *mem;
 } __attribute__((aligned(64)));	/* no false sharing between stripes */
 
+/* Which records of a branch file may hold something: a bit per backing
+ * inode number, set for the records in the file's data extents when it is
+ * opened and for each record written since.  A clear bit is a hole, known
+ * empty without a pread: a fresh mount looks up every name for the first
+ * time, and the pread was a tenth of a tree walk's daemon time.  Chunks
+ * come on first use and stay until the table closes, so readers take no
+ * lock. */
+#define MAP_CHUNK_INOS	(1U << 19)	/* 64 KiB of bits */
+#define MAP_CHUNKS	(FILE_INO_LIMIT / MAP_CHUNK_INOS)
+#define MAP_WORDS	(MAP_CHUNK_INOS / 64)
+
+struct written_map {
+	_Atomic(uint64_t *) chunk[MAP_CHUNKS];
+};
+
 struct branch {
 	struct branch *next;
 	uint32_t id;
 	int fd;				/* -1: in-memory table */
 	char *path;
+	struct written_map *map;	/* NULL: every record is read */
+	atomic_bool map_ok;		/* false once a bit could not be set */
 };
 
 struct xino {
@@ -266,6 +283,87 @@ static struct mem_rec *mem_find(struct stripe *s, const struct xino_key *k, bool
 	return r;
 }
 
+static bool map_test(struct written_map *m, uint64_t ino)
+{
+	uint64_t *c = atomic_load_explicit(&m->chunk[ino / MAP_CHUNK_INOS], memory_order_acquire);
+	uint64_t bit = ino % MAP_CHUNK_INOS;
+
+	return c && (atomic_load_explicit((_Atomic uint64_t *)&c[bit / 64], memory_order_relaxed) &
+		     (1ULL << (bit % 64)));
+}
+
+static uint64_t *map_chunk(struct written_map *m, uint64_t ino)
+{
+	_Atomic(uint64_t *) *slot = &m->chunk[ino / MAP_CHUNK_INOS];
+	uint64_t *c = atomic_load_explicit(slot, memory_order_acquire), *none = NULL;
+
+	if (c)
+		return c;
+	c = calloc(MAP_WORDS, sizeof(uint64_t));
+	if (c && !atomic_compare_exchange_strong(slot, &none, c)) {
+		free(c);
+		c = none;
+	}
+	return c;
+}
+
+/* Sets the bits of [first, end); -1 when memory ran out. */
+static int map_set_range(struct written_map *m, uint64_t first, uint64_t end)
+{
+	for (uint64_t ino = first; ino < end;) {
+		uint64_t *c = map_chunk(m, ino), bit = ino % MAP_CHUNK_INOS;
+
+		if (!c)
+			return -1;
+		if (bit % 64 == 0 && end - ino >= 64) {
+			atomic_store_explicit((_Atomic uint64_t *)&c[bit / 64], ~0ULL,
+					      memory_order_relaxed);
+			ino += 64;
+		} else {
+			atomic_fetch_or_explicit((_Atomic uint64_t *)&c[bit / 64],
+						 1ULL << (bit % 64), memory_order_relaxed);
+			ino++;
+		}
+	}
+	return 0;
+}
+
+static void map_free(struct written_map *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < MAP_CHUNKS; i++)
+		free(atomic_load(&m->chunk[i]));
+	free(m);
+}
+
+/* The map of branch file fd: its data extents marked.  NULL when the
+ * filesystem cannot tell data from holes, or memory runs out (every record
+ * is then read). */
+static struct written_map *map_load(int fd)
+{
+	struct written_map *m = calloc(1, sizeof(*m));
+	off_t data = BR_HDR_SIZE, hole;
+
+	if (!m)
+		return NULL;
+	while ((data = lseek(fd, data, SEEK_DATA)) >= 0) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			goto fail;
+		if (hole > BR_HDR_SIZE &&
+		    map_set_range(m, (uint64_t)(data < BR_HDR_SIZE ? 0 : data - BR_HDR_SIZE) / REC_SIZE,
+				  ((uint64_t)(hole - BR_HDR_SIZE) + REC_SIZE - 1) / REC_SIZE) < 0)
+			goto fail;
+		data = hole;
+	}
+	if (errno == ENXIO)	/* no data past this point */
+		return m;
+fail:
+	map_free(m);
+	return NULL;
+}
+
 static bool on_disk(const struct branch *b, const struct xino_key *k)
 {
 	return b->fd >= 0 && k->ino < FILE_INO_LIMIT;
@@ -292,6 +390,8 @@ static int rec_read(struct stripe *s, const struct branch *b,
 		}
 		return 0;
 	}
+	if (atomic_load(&b->map_ok) && !map_test(b->map, k->ino))
+		return 0;
 	if (pread_full(b->fd, buf, sizeof(buf), rec_off(k->ino)) < 0)
 		return -1;
 	if (get32(buf + 12) & REC_VALID) {
@@ -319,7 +419,12 @@ static int rec_write(struct stripe *s, const struct branch *b,
 	put64(buf, ino);
 	put32(buf + 8, k->gen);
 	put32(buf + 12, REC_VALID);
-	return pwrite_full(b->fd, buf, sizeof(buf), rec_off(k->ino));
+	if (pwrite_full(b->fd, buf, sizeof(buf), rec_off(k->ino)) < 0)
+		return -1;
+	/* A record the map does not show would be read as a hole. */
+	if (atomic_load(&b->map_ok) && map_set_range(b->map, k->ino, k->ino + 1) < 0)
+		atomic_store(&b->map_ok, false);
+	return 0;
 }
 
 uint64_t xino_get(struct xino *x, const struct xino_key *key)
@@ -457,6 +562,8 @@ int xino_add_branch(struct xino *x, const char *canonical_path, uint32_t *branch
 			ret = -errno;
 			goto fail;
 		}
+		b->map = map_load(b->fd);
+		atomic_init(&b->map_ok, b->map != NULL);
 	}
 	b->id = id;
 	b->next = x->branches;
@@ -613,6 +720,7 @@ void xino_close(struct xino *x)
 			log_warn("xino: branch %s: %s", b->path, errno_name(errno));
 		if (b->fd >= 0)
 			close(b->fd);
+		map_free(b->map);
 		free(b->path);
 		free(b);
 	}
