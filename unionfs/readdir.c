@@ -151,6 +151,14 @@ static uint64_t entry_ino(struct node *dir, struct listed *e)
 	return e->ino;
 }
 
+/* What to do with an entry whose inode number could not be had: 0 to
+ * leave it out (the name is gone since the listing was built), else the
+ * errno that ends the listing there. */
+static int entry_ino_error(void)
+{
+	return errno == ENOENT ? 0 : (errno ? errno : EIO);
+}
+
 static int list_branch(struct listing *l, struct node *dir, unsigned int b)
 {
 	char buf[65536];
@@ -251,10 +259,11 @@ static int udir_build(struct udir *d)
 /* One entry of a READDIRPLUS reply: the name looked up as LOOKUP would,
  * so the kernel gets a dentry and attributes with it.  A name that cannot
  * be looked up goes out without them; one gone since the listing was built
- * is left out (*skip, nothing written). */
+ * is left out (nothing written, *err 0), and one whose inode number cannot
+ * be had stops the listing (*err set). */
 static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, const char *name,
 		       struct listed *listed, const struct stat *dirent_st, off_t next,
-		       struct node **looked, bool *skip)
+		       struct node **looked, bool *skip, int *err)
 {
 	struct fuse_entry_param e = { .attr = *dirent_st };
 	struct node *n = NULL;
@@ -267,6 +276,7 @@ static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, con
 		entry_param(n, &st, &e);
 	} else if (listed && !(e.attr.st_ino = entry_ino(d->node, listed))) {
 		*skip = true;
+		*err = entry_ino_error();
 		return 0;
 	}
 	len = fuse_add_direntry_plus(req, p, left, name, &e, next);
@@ -320,14 +330,19 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 			name = e->name;
 			st.st_mode = (mode_t)DTTOIF(e->type);
 			/* A name gone since the listing is left out. */
-			if (!plus && !(st.st_ino = entry_ino(d->node, e)))
+			if (!plus && !(st.st_ino = entry_ino(d->node, e)) &&
+			    !(err = entry_ino_error()))
 				continue;
+			if (err)
+				break;
 		}
 		if (plus) {
 			bool skip;
 
 			len = add_plus(req, d, p, left, name, e, &st, (off_t)(i + 1),
-				       &looked[nlooked], &skip);
+				       &looked[nlooked], &skip, &err);
+			if (err)
+				break;
 			if (skip)
 				continue;
 		} else {
@@ -340,8 +355,13 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 		p += len;
 		left -= len;
 	}
+	/* An empty reply would read as the end of the directory: an error
+	 * with nothing before it is the answer, and one after some entries
+	 * comes again with the next request, which starts there. */
+	if (err && left == size)
+		fuse_reply_err(req, err);
 	/* A reply the kernel did not take (interrupted) gave it no lookups. */
-	if (fuse_reply_buf(req, left < size ? buf : NULL, size - left) == -ENOENT)
+	else if (fuse_reply_buf(req, left < size ? buf : NULL, size - left) == -ENOENT)
 		for (size_t i = 0; i < nlooked; i++)
 			node_unref(looked[i]);
 	free(looked);
