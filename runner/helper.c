@@ -151,41 +151,47 @@ static void read_first_line(struct helper *h, char *msg, size_t msglen)
 	h->err_fd = -1;
 }
 
+/* waitpid() retried on EINTR: the pid, 0 (WNOHANG: still running) or -1. */
+static pid_t wait_helper(const struct helper *h, int options, int *status)
+{
+	pid_t r;
+
+	while ((r = waitpid(h->pid, status, options)) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
+/* A status as the shell reports it: the exit code, or 128 + the signal. */
+static int exit_code(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int helper_finish(struct helper *h, char *msg, size_t msglen)
 {
 	int status;
 
 	read_first_line(h, msg, msglen);
-	while (waitpid(h->pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
+	if (wait_helper(h, 0, &status) < 0)
+		return -1;
 	h->pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return exit_code(status);
 }
 
 int helper_detached(struct helper *h, char *msg, size_t msglen)
 {
-	int status;
+	int status, code;
 	pid_t r;
 
 	read_first_line(h, msg, msglen);
-	if (!msg[0]) {
-		r = waitpid(h->pid, &status, WNOHANG);
-		if (r == 0) {
-			/* Ours until it exits; a zombie then until we do. */
-			h->pid = -1;
-			return 0;
-		}
-	} else {
-		while ((r = waitpid(h->pid, &status, 0)) < 0 && errno == EINTR)
-			;
-	}
+	/* Silent: it detached and runs on, unless it died without a word. */
+	r = wait_helper(h, msg[0] ? 0 : WNOHANG, &status);
+	/* Ours until it exits; a zombie then until we do. */
 	h->pid = -1;
-	if (r < 0)
-		return -1;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
-	return 128 + WTERMSIG(status);
+	if (r <= 0)
+		return r;
+	code = exit_code(status);
+	return code ? code : 1;
 }
 
 int run_helper(char *const argv[], char *msg, size_t msglen)
