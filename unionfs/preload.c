@@ -46,20 +46,28 @@ static struct {
 } Q = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Stores [off, off + len) of n's lower copy, read from fd, unless a copy-up
- * got there first.  Returns the bytes stored (0 at EOF), or -errno. */
+ * got there first.  Returns the bytes stored (0 at EOF), or -errno.
+ *
+ * No lock is held across the store: it waits for the locks of pages whose
+ * READ is pending, and a READ needs a free worker, which copy-ups waiting
+ * for such a lock could all be.  Instead a copy-up that finished while the
+ * data was on its way (the only way a write can have reached these pages
+ * first: writes come through handles opened after it) gets the range
+ * dropped again, so older data never stays in the page cache. */
 static ssize_t store_range(struct node *n, int fd, off_t off, size_t len)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
-	void *data = malloc(len);
-	ssize_t got = -ENOMEM;
+	void *data;
+	ssize_t got;
 	int err;
 
+	if (__atomic_load_n(&n->branch, __ATOMIC_ACQUIRE) == 0)
+		return -ESTALE; /* copied up: the kernel gets the upper copy's data */
+	data = malloc(len);
 	if (!data)
-		return got;
-	pthread_mutex_lock(&n->copy_lock);
-	if (n->branch == 0)
-		got = -ESTALE; /* copied up meanwhile: the kernel has its data */
-	else if ((got = pread(fd, data, len, off)) < 0)
+		return -ENOMEM;
+	got = pread(fd, data, len, off);
+	if (got < 0)
 		got = -errno;
 	if (got > 0) {
 		buf.buf[0].mem = data;
@@ -67,8 +75,11 @@ static ssize_t store_range(struct node *n, int fd, off_t off, size_t len)
 		err = fuse_lowlevel_notify_store(ufs.se, node_id(n), off, &buf, 0);
 		if (err)
 			got = err;
+		else if (__atomic_load_n(&n->branch, __ATOMIC_ACQUIRE) == 0) {
+			fuse_lowlevel_notify_inval_inode(ufs.se, node_id(n), off, got);
+			got = -ESTALE;
+		}
 	}
-	pthread_mutex_unlock(&n->copy_lock);
 	free(data);
 	return got;
 }

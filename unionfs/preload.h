@@ -5,9 +5,9 @@
  *
  * Only lower copies in a writable union are stored (upper files and
  * read-only unions are passed through, passthrough.h).  A lower copy does
- * not change until its copy-up, and a store holds the node's copy_lock, so
- * the page cache never gets data older than the file's: writes only come
- * through a handle opened after the copy-up. */
+ * not change until its copy-up, and a store that a copy-up overtook drops
+ * what it stored, so the page cache never keeps data older than the
+ * file's: writes only come through a handle opened after the copy-up. */
 #ifndef STRATA_UNIONFS_PRELOAD_H
 #define STRATA_UNIONFS_PRELOAD_H
 
