@@ -20,12 +20,14 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	/* READDIRPLUS folds the LOOKUP of every listed name into the listing
-	 * (ls -l, find -type with stat); AUTO lets the kernel ask for it
-	 * only where the names are then looked up. */
+	 * (ls -l, find with stat).  Not AUTO: with it the kernel asks for plus
+	 * only in a listing's first reply, and programs read a whole directory
+	 * before they stat its names (fts), so every name past the first 32 KiB
+	 * cost a LOOKUP.  A listing's names need their stat here anyway, for
+	 * the inode numbers. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
-		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	pt_negotiate(conn);
 }
 

@@ -133,6 +133,25 @@ HTEST(requests, ls_l_of_a_directory_looks_nothing_up)
 	umount_traced(d);
 }
 
+/* Every reply of a listing carries attributes, not only its first one:
+ * programs read a whole directory before they stat its names (fts, ls),
+ * and names past the first reply would each cost a LOOKUP. */
+HTEST(requests, stat_walk_of_a_large_directory_looks_nothing_up)
+{
+	for (int i = 0; i < 2000; i++)
+		mk_file(LO(0, pf("d/a-rather-long-file-name-%04d", i)), "x", 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	struct stat st;
+	assert_ok(stat(MN("d"), &st));
+	log_mark();
+	cr_assert_eq(sh("find %s -printf '%%s\\n' | wc -l | grep -qx 2001", MN("d")), 0);
+	int plus = requests("READDIRPLUS"), plain = requests("READDIR");
+	cr_assert_geq(plus + plain, 3, "one reply listed 2000 names: cannot tell");
+	cr_assert_eq(plain, 0, "%d of %d listing replies without attributes", plain, plus + plain);
+	cr_assert_eq(requests("LOOKUP"), 0);
+	umount_traced(d);
+}
+
 /* A small lower file reaches the page cache with its open: reading it
  * costs no READ.  A large one is read as the kernel asks. */
 HTEST(requests, small_lower_file_is_read_without_read_requests)
