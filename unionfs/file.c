@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "copyup.h"
+#include "killpriv.h"
 #include "log.h"
 #include "ops.h"
 #include "passthrough.h"
@@ -252,6 +253,12 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	/* O_TRUNC by a caller without CAP_FSETID (killpriv.h). */
+	if (killpriv_requested() && (fi->flags & O_TRUNC) && (err = killpriv_fd(req, ino, fd))) {
+		close(fd);
+		fuse_reply_err(req, -err);
+		return;
+	}
 	/* Every change goes through this mount: cached pages stay valid
 	 * (file_attach() drops them when passthrough writes went around). */
 	fi->keep_cache = 1;
@@ -302,13 +309,17 @@ void ufs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 		   struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
-	ssize_t res;
+	int fd = ufile_fd(ufile(fi));
+	ssize_t res = 0;
 
-	(void)ino;
+	/* A write by a caller without CAP_FSETID (killpriv.h). */
+	if (killpriv_requested())
+		res = killpriv_fd(req, ino, fd);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = ufile_fd(ufile(fi));
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
-	res = fuse_buf_copy(&out, in, 0);
+	if (res == 0)
+		res = fuse_buf_copy(&out, in, 0);
 	if (res < 0)
 		fuse_reply_err(req, (int)-res);
 	else

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "copyup.h"
+#include "killpriv.h"
 #include "log.h"
 #include "lookup.h"
 #include "ops.h"
@@ -147,30 +148,62 @@ static bool name_is_gone(const struct node *n)
 	       __atomic_load_n(&n->self_fd, __ATOMIC_ACQUIRE) < 0 && S_ISREG(n->type);
 }
 
-void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		 struct fuse_file_info *fi)
+/* A SETATTR that changes nothing, or truncates with the kernel's
+ * FATTR_KILL_SUIDGID, asks the daemon to clear the set-ID bits the
+ * caller's change clears (killpriv.h): they become a mode change. */
+static int add_killed_bits(fuse_req_t req, struct node *n, struct fuse_file_info *fi,
+			   struct stat *attr, int *to_set)
 {
-	struct node *n = req_node(ino);
-	struct setattr_args a = { .attr = attr, .to_set = to_set, .fd = -1 };
-	/* Truncating to 0 needs no data from below. */
-	enum copy_data data = ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0) ?
-				      COPY_NO_DATA : COPY_DATA;
 	struct stat st;
+	mode_t mode;
+	int err;
+
+	if (!killpriv_enabled() || !S_ISREG(n->type) || (*to_set & FUSE_SET_ATTR_MODE) ||
+	    (*to_set != 0 && !(*to_set & FUSE_SET_ATTR_KILL_SUID)))
+		return 0;
+	err = fi ? file_fstat(fi, &st) : node_getattr(n, &st);
+	if (err)
+		return err;
+	mode = killpriv_mode(req, &st);
+	if (mode != (st.st_mode & 07777)) {
+		attr->st_mode = mode;
+		*to_set |= FUSE_SET_ATTR_MODE;
+	}
+	return 0;
+}
+
+static int setattr_apply(struct node *n, struct fuse_file_info *fi, struct setattr_args *a)
+{
+	/* Truncating to 0 needs no data from below. */
+	enum copy_data data = ((a->to_set & FUSE_SET_ATTR_SIZE) && a->attr->st_size == 0) ?
+				      COPY_NO_DATA : COPY_DATA;
 	int err;
 
 	if (fi && S_ISREG(n->type)) {
 		err = copy_up(n, data);
 		if (err)
-			goto out;
-		a.fd = file_upper_fd(fi);
+			return err;
+		a->fd = file_upper_fd(fi);
 	}
 	if (name_is_gone(n))
-		err = setattr_unlinked(n, &a);
-	else
-		err = with_upper(n, data, apply_setattr, &a);
+		return setattr_unlinked(n, a);
+	return with_upper(n, data, apply_setattr, a);
+}
+
+void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	struct setattr_args a = { .attr = attr, .fd = -1 };
+	struct stat st;
+	int err = add_killed_bits(req, n, fi, attr, &to_set);
+
+	a.to_set = to_set & ~(FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
+	/* Nothing to change: nothing to copy up either. */
+	if (!err && a.to_set)
+		err = setattr_apply(n, fi, &a);
 	if (!err)
 		err = node_getattr(n, &st);
-out:
 	if (err)
 		fuse_reply_err(req, -err);
 	else

@@ -188,8 +188,8 @@ static int run(struct union_config *cfg)
 	}
 	/* Registering backing files takes CAP_SYS_ADMIN: as anyone else,
 	 * the kernel would refuse every one. */
-	if (cfg->passthrough && geteuid() == 0 && pt_install(se) < 0)
-		log_warn("cannot set up passthrough: file I/O goes through the daemon");
+	if (pt_install(se, cfg->passthrough && geteuid() == 0) < 0)
+		log_warn("cannot wrap /dev/fuse: no passthrough, and a GETXATTR before every write");
 	/* The mount is live here; the parent of fuse_daemonize() exits only
 	 * after the child has detached, so callers can use it at once. */
 	if (cfg->wait_fd >= 0 ? detach_without_fork() < 0 : fuse_daemonize(cfg->foreground) < 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "killpriv.h"
 #include "log.h"
 #include "lookup.h"
 #include "ops.h"
@@ -19,6 +20,10 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* Requests are read(), never spliced: the I/O layer must see each one
+	 * (killpriv.h).  Writes that would gain from a splice are passed
+	 * through anyway. */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	/* READDIRPLUS folds the LOOKUP of every listed name into the listing
 	 * (ls -l, find with stat).  Not AUTO: with it the kernel asks for plus
 	 * only in a listing's first reply, and programs read a whole directory
@@ -29,6 +34,7 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	pt_negotiate(conn);
+	killpriv_negotiate();
 }
 
 static void ufs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

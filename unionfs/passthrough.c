@@ -1,4 +1,5 @@
-/* The FUSE passthrough protocol on top of libfuse 3.14 (see passthrough.h). */
+/* The FUSE passthrough protocol on top of libfuse 3.14, and the custom I/O
+ * layer that carries it and killpriv.c's INIT flag (see passthrough.h). */
 #include "passthrough.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "killpriv.h"
 #include "log.h"
 
 /* Protocol 7.40, newer than Debian 12's <linux/fuse.h> (7.38). */
@@ -34,11 +36,14 @@ struct pt_backing_map {
 
 static struct {
 	int dev_fd;             /* the session's /dev/fuse descriptor, -1: not installed */
+	bool may_pass_through;  /* allowed by the caller of pt_install() */
 	uint64_t offered;       /* INIT flags the kernel offered (flags | flags2 << 32) */
-	bool enabled;           /* asked for in INIT and not refused since */
+	uint64_t granted;       /* INIT flags added to the reply */
+	bool enabled;           /* passthrough asked for in INIT and not refused since */
 } pt = { .dev_fd = -1 };
 
-static __thread bool init_reply_armed;
+/* Set by the init callback, in the thread that then sends the INIT reply. */
+static __thread uint64_t init_reply_flags;
 static __thread int open_reply_backing_id;
 
 /* The first request is INIT: remember what the kernel offers. */
@@ -62,22 +67,31 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	(void)userdata;
 	if (n > 0 && !pt.offered)
 		note_init_request(buf, n);
+	if (n > 0)
+		killpriv_note_request(buf, (size_t)n);
 	return n;
 }
 
-static void patch_init_reply(struct iovec *iov, int count)
+static void patch_init_reply(struct iovec *iov, int count, uint64_t flags)
 {
 	struct fuse_init_out *out;
 
-	if (count < 2 || iov[1].iov_len < PT_INIT_OUT_STACK_DEPTH + sizeof(uint32_t))
+	if (count < 2 || iov[1].iov_len < offsetof(struct fuse_init_out, flags2))
 		return;
 	out = iov[1].iov_base;
-	if (!(out->flags & PT_FUSE_INIT_EXT))
-		return;
-	out->flags2 |= (uint32_t)(PT_FUSE_PASSTHROUGH >> 32);
-	memcpy((char *)out + PT_INIT_OUT_STACK_DEPTH, &(uint32_t){ PT_MAX_STACK_DEPTH },
-	       sizeof(uint32_t));
-	pt.enabled = true;
+	/* Flags past the first 32 travel in flags2, and only with INIT_EXT;
+	 * passthrough also needs the stack depth after it. */
+	if (!(out->flags & PT_FUSE_INIT_EXT) ||
+	    iov[1].iov_len < PT_INIT_OUT_STACK_DEPTH + sizeof(uint32_t))
+		flags &= 0xffffffffULL;
+	out->flags |= (uint32_t)flags;
+	out->flags2 |= (uint32_t)(flags >> 32);
+	if (flags & PT_FUSE_PASSTHROUGH) {
+		memcpy((char *)out + PT_INIT_OUT_STACK_DEPTH, &(uint32_t){ PT_MAX_STACK_DEPTH },
+		       sizeof(uint32_t));
+		pt.enabled = true;
+	}
+	__atomic_store_n(&pt.granted, flags, __ATOMIC_RELEASE);
 }
 
 /* fuse_reply_open() and fuse_reply_create() both end with fuse_open_out. */
@@ -100,11 +114,11 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 	(void)userdata;
 	/* Notifications (unique 0) may go out between arming and the reply. */
 	if (h->unique != 0) {
-		if (h->error == 0 && init_reply_armed)
-			patch_init_reply(iov, count);
+		if (h->error == 0 && init_reply_flags)
+			patch_init_reply(iov, count, init_reply_flags);
 		else if (h->error == 0 && open_reply_backing_id > 0)
 			patch_open_reply(iov, count, open_reply_backing_id);
-		init_reply_armed = false;
+		init_reply_flags = 0;
 		open_reply_backing_id = 0;
 	}
 	return writev(fd, iov, count);
@@ -124,7 +138,7 @@ static const struct fuse_custom_io pt_io = {
 	.splice_send = pt_splice,
 };
 
-int pt_install(struct fuse_session *se)
+int pt_install(struct fuse_session *se, bool may_pass_through)
 {
 	int fd = fuse_session_fd(se);
 	int err;
@@ -135,15 +149,27 @@ int pt_install(struct fuse_session *se)
 	if (err)
 		return err;
 	pt.dev_fd = fd;
+	pt.may_pass_through = may_pass_through;
 	return 0;
+}
+
+bool pt_init_add(uint64_t flag)
+{
+	if (pt.dev_fd < 0 || !(pt.offered & flag))
+		return false;
+	init_reply_flags |= flag;
+	return true;
+}
+
+bool pt_init_granted(uint64_t flag)
+{
+	return (__atomic_load_n(&pt.granted, __ATOMIC_ACQUIRE) & flag) == flag;
 }
 
 void pt_negotiate(struct fuse_conn_info *conn)
 {
-	if (pt.dev_fd < 0 || !(pt.offered & PT_FUSE_PASSTHROUGH) ||
-	    (conn->want & FUSE_CAP_WRITEBACK_CACHE))
-		return;
-	init_reply_armed = true;
+	if (pt.may_pass_through && !(conn->want & FUSE_CAP_WRITEBACK_CACHE))
+		pt_init_add(PT_FUSE_PASSTHROUGH);
 }
 
 bool pt_enabled(void)

@@ -8,7 +8,10 @@
  * that has a passthrough open must be passthrough to the same registered
  * backing file (anything else fails with EIO), and no passthrough open is
  * allowed while the inode has page-cache opens.  file.c keeps those rules
- * per node; this file only speaks the protocol. */
+ * per node; this file only speaks the protocol.
+ *
+ * The same I/O layer hands every request to killpriv.c before libfuse
+ * parses it, and adds its INIT flag. */
 #ifndef STRATA_UNIONFS_PASSTHROUGH_H
 #define STRATA_UNIONFS_PASSTHROUGH_H
 
@@ -18,8 +21,15 @@
 #include "ops.h"
 
 /* Wraps the session's /dev/fuse descriptor (after fuse_session_mount) so
- * that the INIT reply can ask for passthrough.  0 or -errno. */
-int pt_install(struct fuse_session *se);
+ * that the INIT reply can ask for what libfuse 3.14 cannot: passthrough
+ * only when may_pass_through.  0 or -errno. */
+int pt_install(struct fuse_session *se, bool may_pass_through);
+
+/* From the init callback: add flag (FUSE_* INIT flags, flags2 as bits
+ * 32-63) to the INIT reply, if the kernel offered it.  pt_init_granted()
+ * says afterwards whether the reply carried it. */
+bool pt_init_add(uint64_t flag);
+bool pt_init_granted(uint64_t flag);
 
 /* From the init callback: ask the kernel for passthrough when it offers it.
  * pt_enabled() says afterwards whether it was asked. */

@@ -152,6 +152,24 @@ HTEST(requests, stat_walk_of_a_large_directory_looks_nothing_up)
 	umount_traced(d);
 }
 
+/* The daemon clears set-ID bits and capabilities itself (killpriv.h), so
+ * the kernel stops asking for security.capability before every write once
+ * a file has none. */
+HTEST(requests, writes_ask_for_the_capability_xattr_once)
+{
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	log_mark();
+	int fd = open(MN("f"), O_WRONLY | O_CREAT, 0644);
+	cr_assert(fd >= 0);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(pwrite(fd, "data", 4, i * 4096), 4);
+	close(fd);
+	cr_assert_geq(requests("CREATE"), 1, "the log shows no CREATE: cannot count");
+	int asked = requests("GETXATTR");
+	cr_assert_leq(asked, 1, "%d GETXATTRs for 50 writes", asked);
+	umount_traced(d);
+}
+
 /* A small lower file reaches the page cache with its open: reading it
  * costs no READ.  A large one is read as the kernel asks. */
 HTEST(requests, small_lower_file_is_read_without_read_requests)
