@@ -318,18 +318,12 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct stat st;
 	int err = create_entry(req, req_node(parent), name, &o, &n, &st);
 
-	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
-		/* Lost a race with another creator: open what is there. */
-		err = lookup_child(req_node(parent), name, &n, &st);
-		if (!err) {
-			if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-				err = copy_up(n, (fi->flags & O_TRUNC) ? COPY_NO_DATA : COPY_DATA);
-			o.fd = err ? err : open_backing(n, fi->flags);
-			err = o.fd < 0 ? o.fd : 0;
-			if (err)
-				node_unref(n);
-		}
-	}
+	/* Another creator was first.  Opening its file here would skip the
+	 * permission checks the kernel leaves out for a file it believes it
+	 * created: ESTALE makes the kernel look the name up again and open
+	 * what it finds as any existing file. */
+	if (err == -EEXIST && !(fi->flags & O_EXCL))
+		err = -ESTALE;
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;

@@ -305,3 +305,40 @@ HTEST(robust, blocked_lock_waiter_does_not_stall_other_requests)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "lock waiter never got the lock");
 	close(fd);
 }
+
+static int create_truncating(void *arg)
+{
+	int fd = open((const char *)arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	UCHECK(fd < 0 && errno == EACCES, "open(O_CREAT|O_TRUNC) of a 0600 file of root");
+	return 0;
+}
+
+/* A CREATE that finds the name taken (another creator was first; here the
+ * file appears behind the kernel's cached "no such name") must not open
+ * the file on the caller's behalf: the kernel skips its permission checks
+ * for a file it thinks it created.  The open is retried as an open of an
+ * existing file, with those checks. */
+HTEST(robust, create_that_finds_the_file_there_checks_permissions)
+{
+	uid_t uid;
+	gid_t gid;
+	char msg[512] = "";
+	struct stat st;
+
+	make_user(&uid, &gid);
+	assert_ok(chmod(H.root, 0755));
+	mk_dir(UP("d"), 0777);
+	h_mount(FMT_OVL, 1, NULL);
+	assert_ok(chmod(H.mnt, 0755));
+	assert_errno(stat(MN("d/f"), &st), ENOENT);
+	mk_file(UP("d/f"), "secret", 0600);
+	cr_assert_eq(as_user(uid, gid, create_truncating, MN("d/f"), msg, sizeof msg), 0, "%s", msg);
+	assert_file(UP("d/f"), "secret");
+	/* Without O_EXCL, root's create opens what is there, as on any
+	 * filesystem. */
+	int fd = open(MN("d/f"), O_RDWR | O_CREAT, 0644);
+	cr_assert(fd >= 0, "open(O_CREAT) of an existing file: %s", strerror(errno));
+	close(fd);
+	assert_file(MN("d/f"), "secret");
+}
