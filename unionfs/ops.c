@@ -20,6 +20,16 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* A symlink's target never changes in place (a new target is a new
+	 * object): the kernel may keep it after the first READLINK. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* The kernel checks permissions with the files' ACLs, not only their
+	 * modes, as on any filesystem, and caches them per inode.  Only where
+	 * it checks permissions at all (default_permissions: the ACL cap
+	 * would turn it on). */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && ufs.cfg->default_permissions)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* Requests are read(), never spliced: the I/O layer must see each one
 	 * (killpriv.h).  Writes that would gain from a splice are passed
 	 * through anyway. */

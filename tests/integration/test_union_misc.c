@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define GiB (1LL << 30)
@@ -416,4 +417,67 @@ UTEST(misc, tree_deeper_than_path_max, .timeout = 120)
 	assert_str(read_at(deep, "leaf"), "deep");
 	close(deep);
 	close(ur);
+}
+
+/* An access ACL as setfacl writes it (system.posix_acl_access, version 2):
+ * owner rw, user uid r, owning group r, mask r, others nothing. */
+static size_t acl_granting_read(uid_t uid, unsigned char *buf)
+{
+	const uint32_t undefined = 0xffffffff;
+	const struct { uint16_t tag, perm; uint32_t id; } entries[] = {
+		{ 0x01, 6, undefined }, { 0x02, 4, uid }, { 0x04, 4, undefined },
+		{ 0x10, 4, undefined }, { 0x20, 0, undefined },
+	};
+	uint32_t version = 2;
+	size_t len = 0;
+
+	memcpy(buf, &version, 4);
+	len += 4;
+	for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+		memcpy(buf + len, &entries[i].tag, 2);
+		memcpy(buf + len + 2, &entries[i].perm, 2);
+		memcpy(buf + len + 4, &entries[i].id, 4);
+		len += 8;
+	}
+	return len;
+}
+
+static int read_as_user(void *arg)
+{
+	char got[16] = "";
+	int fd = open((const char *)arg, O_RDONLY);
+
+	UCHECK(fd >= 0, "open for reading");
+	UCHECK(read(fd, got, sizeof got - 1) == 6, "read");
+	close(fd);
+	return 0;
+}
+
+static int read_denied_as_user(void *arg)
+{
+	UCHECK(open((const char *)arg, O_RDONLY) < 0 && errno == EACCES, "open must fail");
+	return 0;
+}
+
+/* The kernel checks access with a file's ACL, not only its mode bits, as
+ * on the upper filesystem itself; chmod narrows the ACL's mask. */
+HTEST(misc, acl_entries_grant_and_chmod_narrows_them)
+{
+	uid_t uid;
+	gid_t gid;
+	char msg[512] = "";
+	unsigned char acl[64], got[64];
+
+	make_user(&uid, &gid);
+	assert_ok(chmod(H.root, 0755));
+	mk_file(LO(0, "f"), "secret", 0640);
+	h_mount(FMT_OVL, 1, NULL);
+	assert_ok(chmod(H.mnt, 0755));
+	size_t len = acl_granting_read(uid, acl);
+	assert_ok(setxattr(MN("f"), "system.posix_acl_access", acl, len, 0));
+	cr_assert_eq(getxattr(MN("f"), "system.posix_acl_access", got, sizeof got), (ssize_t)len);
+	cr_assert(!memcmp(got, acl, len), "the ACL reads back different");
+	cr_assert_eq(as_user(uid, gid, read_as_user, MN("f"), msg, sizeof msg), 0, "%s", msg);
+	assert_ok(chmod(MN("f"), 0600));
+	cr_assert_eq(as_user(uid, gid, read_denied_as_user, MN("f"), msg, sizeof msg), 0, "%s", msg);
 }

@@ -170,6 +170,26 @@ HTEST(requests, writes_ask_for_the_capability_xattr_once)
 	umount_traced(d);
 }
 
+/* Symlink targets and ACLs stay in the kernel after the first ask: a
+ * second ls -l of a directory sends neither READLINK nor the ACL GETXATTR
+ * again (only ls's security.selinux, which FUSE never caches). */
+HTEST(requests, second_ls_l_asks_no_readlink_and_no_acl)
+{
+	for (int i = 0; i < 20; i++) {
+		mk_file(LO(0, pf("d/f%02d", i)), "x", 0644);
+		mk_symlink("f00", LO(0, pf("d/l%02d", i)));
+	}
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	cr_assert_eq(sh("ls -l %s >/dev/null", MN("d")), 0);
+	cr_assert_geq(requests("READLINK"), 20, "the first ls -l read no link: cannot count");
+	log_mark();
+	cr_assert_eq(sh("ls -l %s >/dev/null", MN("d")), 0);
+	cr_assert_eq(requests("READLINK"), 0);
+	int asked = requests("GETXATTR");
+	cr_assert_leq(asked, 41, "%d GETXATTRs for 40 names and the directory", asked);
+	umount_traced(d);
+}
+
 /* A small lower file reaches the page cache with its open: reading it
  * costs no READ.  A large one is read as the kernel asks. */
 HTEST(requests, small_lower_file_is_read_without_read_requests)
