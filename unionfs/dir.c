@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "passthrough.h"
 #include "whiteout.h"
+#include "xattr_at.h"
 
 int lower_has_name(struct node *parent, const char *name, bool *has)
 {
@@ -89,6 +90,15 @@ static int check_new_name(struct node *parent, const char *name)
 }
 
 /* What a new object is; built by make_object() in a directory. */
+#define XATTR_POSIX_ACL_DEFAULT "system.posix_acl_default"
+
+/* A directory's default ACL as stored (4 bytes a header, 8 an entry; ext4
+ * keeps at most 4 KiB of xattrs an inode). */
+struct default_acl {
+	ssize_t len;
+	char value[4 + 8 * 1024];
+};
+
 struct new_object {
 	mode_t mode;
 	dev_t rdev;
@@ -159,47 +169,101 @@ static void set_owner(fuse_req_t req, int dirfd, const char *name, int parentfd)
 		log_debug("mode of new '%s': %s", name, errno_name(errno));
 }
 
-/* Creates name in the upper dir over whatever whiteout it holds: built in
- * the work dir, then exchanged with the whiteout so the name never shows
- * the lower object in between. */
-static int create_over_whiteout(fuse_req_t req, int dirfd, const char *name,
-				struct new_object *o, bool opaque)
+/* A directory of the work dir that carries dacl as its default ACL, so
+ * that an object built in it inherits as it would in the directory the
+ * ACL came from.  Its fd, or -errno; *name is its name in the work dir. */
+static int inheriting_build_dir(const struct default_acl *dacl, char *name, size_t len)
 {
-	char tmp[64], wh[NAME_MAX + WH_PREFIX_LEN + 1];
+	int fd, err;
+
+	work_tmpname(name, len);
+	if (mkdirat(ufs.work_fd, name, 0700) < 0)
+		return -errno;
+	if (xattr_set_at(ufs.work_fd, name, AT_SYMLINK_NOFOLLOW, XATTR_POSIX_ACL_DEFAULT,
+			 dacl->value, (size_t)dacl->len, 0) < 0) {
+		err = -errno;
+		unlinkat(ufs.work_fd, name, AT_REMOVEDIR);
+		return err;
+	}
+	fd = openat(ufs.work_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		unlinkat(ufs.work_fd, name, AT_REMOVEDIR);
+		return err;
+	}
+	return fd;
+}
+
+/* Creates name in the upper dir over whatever whiteout it holds: built in
+ * the work dir (in a directory with the parent's default ACL, if it has
+ * one), then exchanged with the whiteout so the name never shows the lower
+ * object in between. */
+static int create_over_whiteout(fuse_req_t req, int dirfd, const char *name,
+				struct new_object *o, bool opaque, const struct default_acl *dacl)
+{
+	char tmp[64], tmpdir[64], wh[NAME_MAX + WH_PREFIX_LEN + 1];
+	int builddir = ufs.work_fd;
 	struct stat st;
 	int err;
 
+	if (dacl->len > 0 && (builddir = inheriting_build_dir(dacl, tmpdir, sizeof(tmpdir))) < 0)
+		return builddir;
 	work_tmpname(tmp, sizeof(tmp));
-	err = make_object(ufs.work_fd, tmp, o);
+	err = make_object(builddir, tmp, o);
 	if (err)
-		return err;
+		goto out;
 	if ((o->mode & S_IFMT) != 0) /* not for a hard link */
-		set_owner(req, ufs.work_fd, tmp, dirfd);
-	if (opaque && (err = wh_set_opaque(ufs.work_fd, tmp)))
+		set_owner(req, builddir, tmp, dirfd);
+	if (opaque && (err = wh_set_opaque(builddir, tmp)))
 		goto fail;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && wh_is_overlay_whiteout(&st)) {
-		if (renameat2(ufs.work_fd, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
+		if (renameat2(builddir, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
 			err = -errno;
 			goto fail;
 		}
-		unlinkat(ufs.work_fd, tmp, 0);
-		return 0;
+		unlinkat(builddir, tmp, 0);
+		goto out;
 	}
-	if (renameat2(ufs.work_fd, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
+	if (renameat2(builddir, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
 		err = -errno;
 		goto fail;
 	}
 	snprintf(wh, sizeof(wh), WH_PREFIX "%s", name);
 	if (unlinkat(dirfd, wh, 0) < 0 && errno != ENOENT && errno != ENAMETOOLONG)
-		return -errno;
-	return 0;
+		err = -errno;
+	goto out;
 fail:
 	if (o->fd >= 0) {
 		close(o->fd);
 		o->fd = -1;
 	}
-	remove_tree_at(ufs.work_fd, tmp);
+	remove_tree_at(builddir, tmp);
+out:
+	if (builddir != ufs.work_fd) {
+		close(builddir);
+		unlinkat(ufs.work_fd, tmpdir, AT_REMOVEDIR);
+	}
 	return err;
+}
+
+/* With FUSE_DONT_MASK the mode arrives without the caller's umask: a
+ * directory with a default ACL gets the full mode (the upper filesystem
+ * applies the ACL, as POSIX has it), any other the umask. */
+static int apply_umask(fuse_req_t req, int dirfd, struct new_object *o, struct default_acl *dacl)
+{
+	dacl->len = 0;
+	if (!ufs.dont_mask || (o->mode & S_IFMT) == 0 || S_ISLNK(o->mode))
+		return 0;
+	dacl->len = xattr_get_at(dirfd, ".", 0, XATTR_POSIX_ACL_DEFAULT, dacl->value,
+				 sizeof(dacl->value));
+	if (dacl->len < 0) {
+		if (errno != ENODATA && errno != ENOTSUP)
+			return -errno;
+		dacl->len = 0;
+	}
+	if (dacl->len == 0)
+		o->mode &= ~(fuse_req_ctx(req)->umask & 0777);
+	return 0;
 }
 
 /* The common path of mknod, mkdir, symlink, link and create. */
@@ -207,6 +271,7 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 			struct new_object *o, struct node **out, struct stat *st)
 {
 	struct resolved r;
+	struct default_acl dacl;
 	bool hidden_below = false;
 	int dirfd, err = check_new_name(parent, name);
 
@@ -225,13 +290,14 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 	dirfd = node_open_dir(parent, 0, 0);
 	if (dirfd < 0)
 		return dirfd;
-	if (r.upper_whiteout) {
+	err = apply_umask(req, dirfd, o, &dacl);
+	if (!err && r.upper_whiteout) {
 		/* A new directory must not show what the whiteout hid. */
 		if (S_ISDIR(o->mode))
 			err = lower_has_name(parent, name, &hidden_below);
 		if (!err)
-			err = create_over_whiteout(req, dirfd, name, o, hidden_below);
-	} else {
+			err = create_over_whiteout(req, dirfd, name, o, hidden_below, &dacl);
+	} else if (!err) {
 		err = make_object(dirfd, name, o);
 		if (!err && (o->mode & S_IFMT) != 0)
 			set_owner(req, dirfd, name, dirfd);

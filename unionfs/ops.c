@@ -30,6 +30,11 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 	 * would turn it on). */
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && ufs.cfg->default_permissions)
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* With ACLs, a directory's default ACL replaces the umask (POSIX):
+	 * only the daemon can tell, so the kernel leaves the umask to it. */
+	if ((conn->want & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_DONT_MASK;
+	ufs.dont_mask = conn->want & FUSE_CAP_DONT_MASK;
 	/* Requests are read(), never spliced: the I/O layer must see each one
 	 * (killpriv.h).  Writes that would gain from a splice are passed
 	 * through anyway. */

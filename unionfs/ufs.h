@@ -41,6 +41,9 @@ struct ufs {
 	bool redirect_dir;
 	struct fuse_session *se;
 	uid_t uid;              /* daemon's euid: copy-up chowns only if root */
+	/* The kernel sends modes without the caller's umask (FUSE_DONT_MASK):
+	 * the daemon applies it, unless a default ACL decides instead. */
+	bool dont_mask;
 	/* Taken for writing while a rename moves a node (changes parent/name),
 	 * for reading while a path is built from the parent chain. */
 	pthread_rwlock_t tree_lock;

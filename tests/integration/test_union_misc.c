@@ -419,27 +419,38 @@ UTEST(misc, tree_deeper_than_path_max, .timeout = 120)
 	close(ur);
 }
 
-/* An access ACL as setfacl writes it (system.posix_acl_access, version 2):
- * owner rw, user uid r, owning group r, mask r, others nothing. */
-static size_t acl_granting_read(uid_t uid, unsigned char *buf)
+/* ACLs as setfacl writes them (system.posix_acl_*, version 2). */
+enum { ACL_USER_OBJ = 0x01, ACL_USER = 0x02, ACL_GROUP_OBJ = 0x04, ACL_MASK = 0x10,
+       ACL_OTHER = 0x20 };
+#define ACL_UNDEFINED_ID 0xffffffffu
+struct acl_entry {
+	uint16_t tag, perm;
+	uint32_t id;
+};
+
+static size_t acl_blob(const struct acl_entry *e, size_t n, unsigned char *buf)
 {
-	const uint32_t undefined = 0xffffffff;
-	const struct { uint16_t tag, perm; uint32_t id; } entries[] = {
-		{ 0x01, 6, undefined }, { 0x02, 4, uid }, { 0x04, 4, undefined },
-		{ 0x10, 4, undefined }, { 0x20, 0, undefined },
-	};
 	uint32_t version = 2;
-	size_t len = 0;
+	size_t len = 4;
 
 	memcpy(buf, &version, 4);
-	len += 4;
-	for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
-		memcpy(buf + len, &entries[i].tag, 2);
-		memcpy(buf + len + 2, &entries[i].perm, 2);
-		memcpy(buf + len + 4, &entries[i].id, 4);
-		len += 8;
+	for (size_t i = 0; i < n; i++, len += 8) {
+		memcpy(buf + len, &e[i].tag, 2);
+		memcpy(buf + len + 2, &e[i].perm, 2);
+		memcpy(buf + len + 4, &e[i].id, 4);
 	}
 	return len;
+}
+
+/* owner rw, user uid r, owning group r, mask r, others nothing */
+static size_t acl_granting_read(uid_t uid, unsigned char *buf)
+{
+	const struct acl_entry e[] = {
+		{ ACL_USER_OBJ, 6, ACL_UNDEFINED_ID }, { ACL_USER, 4, uid },
+		{ ACL_GROUP_OBJ, 4, ACL_UNDEFINED_ID }, { ACL_MASK, 4, ACL_UNDEFINED_ID },
+		{ ACL_OTHER, 0, ACL_UNDEFINED_ID },
+	};
+	return acl_blob(e, sizeof e / sizeof e[0], buf);
 }
 
 static int read_as_user(void *arg)
@@ -480,4 +491,73 @@ HTEST(misc, acl_entries_grant_and_chmod_narrows_them)
 	cr_assert_eq(as_user(uid, gid, read_as_user, MN("f"), msg, sizeof msg), 0, "%s", msg);
 	assert_ok(chmod(MN("f"), 0600));
 	cr_assert_eq(as_user(uid, gid, read_denied_as_user, MN("f"), msg, sizeof msg), 0, "%s", msg);
+}
+
+/* Without a default ACL the caller's umask applies; with one, POSIX has the
+ * ACL decide instead (the daemon gets the mode unmasked, FUSE_DONT_MASK). */
+static void check_creates(const char *dir, const char *file, const char *sub)
+{
+	struct stat st;
+	mode_t old = umask(077);
+	int fd = open(pf("%s/%s", dir, file), O_WRONLY | O_CREAT | O_EXCL, 0666);
+
+	cr_assert(fd >= 0, "create: %s", strerror(errno));
+	close(fd);
+	cr_assert_eq(mkdir(pf("%s/%s", dir, sub), 0777), 0, "mkdir: %s", strerror(errno));
+	umask(old);
+	assert_ok(stat(pf("%s/%s", dir, file), &st));
+	cr_assert_eq(st.st_mode & 07777, 0660, "file mode %o: the umask won over the ACL",
+		     st.st_mode & 07777);
+	assert_ok(stat(pf("%s/%s", dir, sub), &st));
+	cr_assert_eq(st.st_mode & 07777, 0770, "dir mode %o", st.st_mode & 07777);
+	cr_assert_gt(getxattr(pf("%s/%s", dir, file), "system.posix_acl_access", NULL, 0), 0,
+		     "the new file has no access ACL from the default ACL");
+	cr_assert_gt(getxattr(pf("%s/%s", dir, sub), "system.posix_acl_default", NULL, 0), 0,
+		     "the new directory did not inherit the default ACL");
+}
+
+static void set_default_acl(const char *dir)
+{
+	const struct acl_entry e[] = {
+		{ ACL_USER_OBJ, 7, ACL_UNDEFINED_ID }, { ACL_USER, 6, 1234 },
+		{ ACL_GROUP_OBJ, 7, ACL_UNDEFINED_ID }, { ACL_MASK, 7, ACL_UNDEFINED_ID },
+		{ ACL_OTHER, 0, ACL_UNDEFINED_ID },
+	};
+	unsigned char buf[64];
+	size_t len = acl_blob(e, sizeof e / sizeof e[0], buf);
+
+	assert_ok(setxattr(dir, "system.posix_acl_default", buf, len, 0));
+}
+
+HTEST(misc, default_acl_replaces_the_umask)
+{
+	mk_dir(LO(0, "d"), 0755);
+	h_mount(FMT_OVL, 1, NULL);
+	set_default_acl(MN("d"));
+	check_creates(MN("d"), "f", "sub");
+	/* No default ACL: the umask applies. */
+	mode_t old = umask(027);
+	int fd = open(MN("plain"), O_WRONLY | O_CREAT | O_EXCL, 0666);
+	cr_assert(fd >= 0);
+	close(fd);
+	assert_ok(mkdir(MN("plaindir"), 0777));
+	umask(old);
+	struct stat st;
+	assert_ok(stat(MN("plain"), &st));
+	cr_assert_eq(st.st_mode & 07777, 0640, "mode %o", st.st_mode & 07777);
+	assert_ok(stat(MN("plaindir"), &st));
+	cr_assert_eq(st.st_mode & 07777, 0750, "mode %o", st.st_mode & 07777);
+}
+
+/* Over a whiteout the object is built in the work dir, away from the
+ * directory whose default ACL it must inherit. */
+UTEST(misc, default_acl_applies_over_a_whiteout)
+{
+	mk_file(LO(0, "d/f"), "lower", 0644);
+	mk_dir(LO(0, "d/sub"), 0755);
+	h_mount(fmt, 1, NULL);
+	set_default_acl(MN("d"));
+	assert_ok(unlink(MN("d/f")));
+	assert_ok(rmdir(MN("d/sub")));
+	check_creates(MN("d"), "f", "sub");
 }
