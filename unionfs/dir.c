@@ -89,7 +89,6 @@ static int check_new_name(struct node *parent, const char *name)
 	return 0;
 }
 
-/* What a new object is; built by make_object() in a directory. */
 #define XATTR_POSIX_ACL_DEFAULT "system.posix_acl_default"
 
 /* A directory's default ACL as stored (4 bytes a header, 8 an entry; ext4
@@ -99,6 +98,7 @@ struct default_acl {
 	char value[4 + 8 * 1024];
 };
 
+/* What a new object is; built by make_object() in a directory. */
 struct new_object {
 	mode_t mode;
 	dev_t rdev;
