@@ -180,18 +180,12 @@ static int inheriting_build_dir(const struct default_acl *dacl, char *name, size
 	if (mkdirat(ufs.work_fd, name, 0700) < 0)
 		return -errno;
 	if (xattr_set_at(ufs.work_fd, name, AT_SYMLINK_NOFOLLOW, XATTR_POSIX_ACL_DEFAULT,
-			 dacl->value, (size_t)dacl->len, 0) < 0) {
-		err = -errno;
-		unlinkat(ufs.work_fd, name, AT_REMOVEDIR);
-		return err;
-	}
-	fd = openat(ufs.work_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		unlinkat(ufs.work_fd, name, AT_REMOVEDIR);
-		return err;
-	}
-	return fd;
+			 dacl->value, (size_t)dacl->len, 0) == 0 &&
+	    (fd = openat(ufs.work_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		return fd;
+	err = -errno;
+	unlinkat(ufs.work_fd, name, AT_REMOVEDIR);
+	return err;
 }
 
 /* Creates name in the upper dir over whatever whiteout it holds: built in
