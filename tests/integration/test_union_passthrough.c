@@ -166,33 +166,3 @@ UTEST(passthrough, shared_mapping_writes_reach_the_upper_file)
 	close(u);
 	cr_assert(!memcmp(got, "MAPPED", 6));
 }
-
-static int write_as_user(void *arg)
-{
-	int fd = open((const char *)arg, O_WRONLY | O_APPEND);
-	UCHECK(fd >= 0, "open for append");
-	UCHECK(write(fd, "more\n", 5) == 5, "write");
-	close(fd);
-	return 0;
-}
-
-/* The daemon writes as root, which keeps set-user-ID bits: a write by
- * anyone else through a passed-through open must still clear them. */
-HTEST(passthrough, write_by_another_user_clears_setuid)
-{
-	uid_t uid;
-	gid_t gid;
-	char msg[512] = "";
-	make_user(&uid, &gid);
-	assert_ok(chmod(H.root, 0755));
-	mk_file(UP("prog"), "#!/bin/sh\n", 0755);
-	h_mount(FMT_OVL, 1, NULL);
-	assert_ok(chmod(H.mnt, 0755));
-	assert_ok(chmod(MN("prog"), 04777));
-	cr_assert_eq(as_user(uid, gid, write_as_user, MN("prog"), msg, sizeof msg), 0, "%s", msg);
-	struct stat st;
-	assert_ok(stat(MN("prog"), &st));
-	cr_assert_eq(st.st_mode & 07777, 0777, "mode after the write: %o", st.st_mode & 07777);
-	assert_ok(stat(UP("prog"), &st));
-	cr_assert_eq(st.st_mode & 07777, 0777, "upper mode after the write: %o", st.st_mode & 07777);
-}
