@@ -9,6 +9,7 @@ echo "kernel: $(uname -r)"
 echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
 echo "scratch fs: $(findmnt -n -o FSTYPE,OPTIONS -T /tmp)"
 echo "cgroups: $(findmnt -rn -t cgroup,cgroup2 -o FSTYPE | sort | uniq -c | xargs)"
+echo "fuse io_uring (enable_uring): $(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null || echo "not built")"
 echo "strata: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 for p in fuse-overlayfs unionfs-fuse lxcfs crun bubblewrap util-linux fuse3 fio gnuplot-nox; do
 	echo "$p: $(ver "$p")"

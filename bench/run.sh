@@ -55,7 +55,8 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT/raw.tsv" "$OUT/checks.log"
 WORK=$(mktemp -d /tmp/strata-bench.XXXXXX) || exit 2
 
-CHILD=
+CHILD= URING_WAS=
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
 finish() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -68,6 +69,7 @@ finish() {
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
 	rm -rf "$WORK"
+	[[ -n $URING_WAS ]] && echo "$URING_WAS" >"$URING_PARAM" 2>/dev/null
 	exit "$rc"
 }
 trap finish EXIT
@@ -102,6 +104,14 @@ export BENCH_MODE=$MODE BENCH_OUT=$OUT BENCH_WORK=$WORK BENCH_TOOL=$TOOL BENCH_F
 export BENCH_BUILD=$BUILD BENCH_REPS=$REPS BENCH_RUNNER_RUNS=$RUNNER_RUNS
 export BENCH_TIMEOUT=$([[ $MODE == smoke ]] && echo 60 || echo 600)
 if ((KEEP_LAYERS)); then export BENCH_LAYERS=/tmp/strata-bench.layers-$MODE; fi
+
+# FUSE over io_uring is off by default in the kernel (a module parameter):
+# on for the run, for the daemons that can use it (strata-unionfs; the
+# anchors cannot), and back as it was afterwards.
+if [[ -w $URING_PARAM ]]; then
+	URING_WAS=$(cat "$URING_PARAM")
+	echo Y >"$URING_PARAM" || URING_WAS=
+fi
 
 "$BENCH_DIR/machine.sh" >"$OUT/machine.txt" 2>&1
 

@@ -6,7 +6,7 @@ GROUP=union
 . "$(dirname "$0")/lib.sh"
 
 TOOL=$BENCH_TOOL
-ALL_SYSTEMS=(native overlayfs fuse-overlayfs unionfs-fuse strata-unionfs)
+ALL_SYSTEMS=(native overlayfs fuse-overlayfs unionfs-fuse strata-unionfs strata-devfuse)
 SYSTEMS=()
 for s in ${BENCH_UNION_SYSTEMS:-${ALL_SYSTEMS[*]}}; do
 	case $s in
@@ -14,6 +14,11 @@ for s in ${BENCH_UNION_SYSTEMS:-${ALL_SYSTEMS[*]}}; do
 	fuse-overlayfs) command -v fuse-overlayfs >/dev/null || { log "no fuse-overlayfs, skipped"; continue; } ;;
 	unionfs-fuse) command -v unionfs >/dev/null || { log "no unionfs (unionfs-fuse), skipped"; continue; } ;;
 	strata-unionfs) [[ -x $BENCH_BUILD/strata-unionfs ]] || { log "no $BENCH_BUILD/strata-unionfs, skipped"; continue; } ;;
+	# The same without FUSE over io_uring: what the transport is worth.
+	strata-devfuse)
+		[[ -x $BENCH_BUILD/strata-unionfs ]] || continue
+		[[ $(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null) == Y ]] || { log "no FUSE io_uring: strata-devfuse skipped"; continue; }
+		;;
 	esac
 	SYSTEMS+=("$s")
 done
@@ -173,13 +178,15 @@ OPT_OVERLAYFS="lowerdir=$L2:$L1,upperdir=$U,workdir=$W"
 OPT_FUSE_OVERLAYFS="lowerdir=$L2:$L1,upperdir=$U,workdir=$W,noacl"
 OPT_UNIONFS="cow,hide_meta_files,max_files=$(ulimit -Hn),kernel_cache,big_writes"
 OPT_STRATA="lowerdir=$L2:$L1,upperdir=$U,workdir=$W"
+OPT_STRATA_DEVFUSE="$OPT_STRATA,io_uring=off"
 {
 	echo "file system under every system: $FS_DESC"
 	echo "native: the merged tree copied to a plain directory"
 	echo "overlayfs: mount -t overlay overlay -o $OPT_OVERLAYFS (module parameters: $(cd /sys/module/overlay/parameters 2>/dev/null && for p in *; do printf '%s=%s ' "$p" "$(cat "$p")"; done))"
 	echo "fuse-overlayfs: fuse-overlayfs -f -o $OPT_FUSE_OVERLAYFS"
 	echo "unionfs-fuse: unionfs -f -o $OPT_UNIONFS $U=RW:$L2=RO:$L1=RO"
-	echo "strata-unionfs: strata-unionfs -f -o $OPT_STRATA"
+	echo "strata-unionfs: strata-unionfs -f -o $OPT_STRATA (fuse enable_uring=$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null))"
+	echo "strata-devfuse: strata-unionfs -f -o $OPT_STRATA_DEVFUSE"
 } | sed -e "s#$L/#LAYERS/#g" -e "s#$D/#SCRATCH/#g" -e "s#$BENCH_WORK/#TMP/#g" >"$BENCH_OUT/union-options.txt"
 
 M= DPID=
@@ -205,6 +212,7 @@ mount_sys() {
 	fuse-overlayfs) fuse-overlayfs -f -o "$OPT_FUSE_OVERLAYFS" "$MP" 2>>"$D/$sys.log" & ;;
 	unionfs-fuse) unionfs -f -o "$OPT_UNIONFS" "$U=RW:$L2=RO:$L1=RO" "$MP" 2>>"$D/$sys.log" & ;;
 	strata-unionfs) "$BENCH_BUILD/strata-unionfs" -f -o "$OPT_STRATA" "$MP" 2>>"$D/$sys.log" & ;;
+	strata-devfuse) "$BENCH_BUILD/strata-unionfs" -f -o "$OPT_STRATA_DEVFUSE" "$MP" 2>>"$D/$sys.log" & ;;
 	*) return 1 ;;
 	esac
 	DPID=$!

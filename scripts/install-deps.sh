@@ -13,6 +13,7 @@ packages=(
 	ninja-build       # meson's backend
 	pkg-config        # finds fuse3 and criterion
 	libfuse3-dev      # the FUSE low-level API strata-unionfs is written against
+	liburing-dev      # FUSE over io_uring: strata-unionfs's request rings
 	fuse3             # fusermount3 and mount.fuse3 (unprivileged mounts, mount -t fuse.*)
 	libcriterion-dev  # unit and integration test framework
 	uthash-dev        # header-only hash tables

@@ -105,8 +105,18 @@ fi
 ninja -C "$BUILD_DIR" || finish_build_failure "build failed"
 
 # --- tests -----------------------------------------------------------------
+# FUSE over io_uring is a fuse module parameter, off by default: on for the
+# run (as it was afterwards), so that every union suite runs through the
+# rings and, as the suite 'devfuse', again through /dev/fuse.
+uring_param=/sys/module/fuse/parameters/enable_uring uring_was=
+if [[ -w $uring_param ]]; then
+	uring_was=$(cat "$uring_param")
+	echo Y >"$uring_param" || uring_was=
+else
+	log "the kernel has no FUSE io_uring: the union suites run through /dev/fuse only"
+fi
 intro=$(mktemp)
-trap 'rm -f "$intro"' EXIT
+trap 'rm -f "$intro"; [[ -n $uring_was ]] && echo "$uring_was" >"$uring_param"' EXIT
 meson introspect --tests "$BUILD_DIR" >"$intro" || echo '[]' >"$intro"
 
 testlog=$BUILD_DIR/meson-logs/testlog.json

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "copyup.h"
@@ -21,6 +23,7 @@
 #include "ops.h"
 #include "passthrough.h"
 #include "preload.h"
+#include "uring.h"
 
 struct ufile {
 	pthread_mutex_t lock; /* guards fd/branch while they are swapped */
@@ -289,6 +292,68 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pt_reply_done();
 }
 
+struct pool_read {
+	fuse_req_t req;
+	int fd;       /* valid until the reply: the kernel holds the handle */
+	void *buf;    /* the request's ring entry (uring_reply_buffer()) */
+	size_t size;
+	off_t off;
+};
+
+static void reply_read(fuse_req_t req, const void *buf, ssize_t n)
+{
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void read_in_pool(void *arg)
+{
+	struct pool_read *r = arg;
+	ssize_t n = pread(r->fd, r->buf, r->size, r->off);
+
+	reply_read(r->req, r->buf, n < 0 ? -errno : n);
+	free(r);
+}
+
+/* A READ that came through an io_uring ring (uring.h) is served from the
+ * page cache of the file below, straight into the ring entry; only what
+ * would wait for the disk goes to the pool, so that readahead's several
+ * READs are read side by side and the ring goes on serving.  False when
+ * the caller must serve it (no ring, or a filesystem without RWF_NOWAIT). */
+static bool read_on_ring(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct pool_read *r;
+	struct stat st;
+	void *buf;
+	size_t cap;
+	ssize_t n;
+
+	if (!uring_reply_buffer(&buf, &cap) || size > cap)
+		return false;
+	n = preadv2(fd, &(struct iovec){ buf, size }, 1, off, RWF_NOWAIT);
+	if (n < 0 && errno == EOPNOTSUPP)
+		return false;
+	if (n < 0 && errno != EAGAIN) {
+		reply_read(req, NULL, -errno);
+		return true;
+	}
+	/* Short: the end of the file, or of what is cached. */
+	if (n == (ssize_t)size || (n >= 0 && fstat(fd, &st) == 0 && off + n >= st.st_size)) {
+		reply_read(req, buf, n);
+		return true;
+	}
+	r = malloc(sizeof(*r));
+	if (!r)
+		return false;
+	*r = (struct pool_read){ .req = req, .fd = fd, .buf = buf, .size = size, .off = off };
+	if (uring_defer(read_in_pool, r))
+		return true;
+	free(r);
+	return false;
+}
+
 void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -299,6 +364,8 @@ void ufs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	/* Before the reply: once the kernel has it, the handle may be
 	 * released (and freed) by another thread. */
 	preload_note_read(f->node, fd, off, size, &f->last_end);
+	if (read_on_ring(req, fd, size, off))
+		return;
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;

@@ -16,6 +16,7 @@
 #include "ops.h"
 #include "passthrough.h"
 #include "preload.h"
+#include "uring.h"
 
 struct ufs ufs = { .tree_lock = PTHREAD_RWLOCK_INITIALIZER };
 
@@ -199,6 +200,8 @@ static int run(struct union_config *cfg)
 	if (cfg->wait_fd >= 0 && wait_for_start(cfg->wait_fd) < 0)
 		goto out_unmount;
 	ret = serve_exit_status(serve(se, cfg));
+	/* Before anything they use goes: the rings' threads serve requests. */
+	uring_stop();
 	preload_stop();
 out_unmount:
 	fuse_session_unmount(se);

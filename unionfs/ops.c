@@ -7,6 +7,7 @@
 #include "lookup.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "uring.h"
 
 static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -50,6 +51,7 @@ static void ufs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	pt_negotiate(conn);
 	killpriv_negotiate();
+	uring_negotiate(conn);
 }
 
 static void ufs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

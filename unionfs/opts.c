@@ -225,6 +225,11 @@ static int set_passthrough(struct parser *p, const char *key, const char *val)
 	return set_on_off(p, key, val, NULL, NULL, &p->cfg->passthrough);
 }
 
+static int set_io_uring(struct parser *p, const char *key, const char *val)
+{
+	return set_on_off(p, key, val, NULL, NULL, &p->cfg->io_uring);
+}
+
 /* Options without a value.  "volatile" is kernel overlayfs's and is
  * accepted for the same reason as ignore_opt's. */
 static int set_flag_opt(struct parser *p, const char *key, const char *val)
@@ -265,6 +270,7 @@ static const struct our_opt our_opts[] = {
 	{ "redirect_dir", true, set_redirect_dir },
 	{ "userxattr", false, set_flag_opt },
 	{ "passthrough", true, set_passthrough },
+	{ "io_uring", true, set_io_uring },
 	{ "index", true, ignore_opt },
 	{ "metacopy", true, ignore_opt },
 	{ "nfs_export", true, ignore_opt },
@@ -636,6 +642,7 @@ enum opts_result union_opts_parse(int argc, char **argv, struct union_config *cf
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->redirect_dir = true;
 	cfg->passthrough = true;
+	cfg->io_uring = true;
 	cfg->wait_fd = -1;
 	if (err && errlen)
 		err[0] = '\0';
@@ -696,6 +703,8 @@ void union_opts_usage(const char *progname)
 	       "  -o userxattr          overlay xattrs in user.overlay.* (unprivileged)\n"
 	       "  -o passthrough=on|off  kernel FUSE passthrough of file data (default on;\n"
 	       "                        needs root and Linux 6.9)\n"
+	       "  -o io_uring=on|off    FUSE over io_uring when the kernel offers it\n"
+	       "                        (default on; Linux 6.14, fuse enable_uring=Y)\n"
 	       "  index=, metacopy=, nfs_export=, uuid=, volatile: accepted, ignored\n"
 	       "\nMount options (passed to the kernel): rw, ro, nosuid, nodev, noexec,\n"
 	       "  noatime, relatime, sync, allow_other (implies default_permissions),\n"

@@ -40,6 +40,7 @@ struct union_config {
 	bool redirect_dir; /* -o redirect_dir=on|off, default on */
 	bool userxattr;    /* -o userxattr: overlay xattrs in user.overlay.* */
 	bool passthrough;  /* -o passthrough=on|off, default on: kernel FUSE passthrough */
+	bool io_uring;     /* -o io_uring=on|off, default on: FUSE over io_uring if offered */
 	bool foreground;   /* -f */
 	bool debug;        /* -d (implies -f) */
 	bool single_thread;/* -s */

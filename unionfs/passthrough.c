@@ -13,11 +13,13 @@
 
 #include "killpriv.h"
 #include "log.h"
+#include "uring.h"
 
 /* Protocol 7.40, newer than Debian 12's <linux/fuse.h> (7.38). */
 #define PT_FUSE_INIT_EXT (1ULL << 30)
 #define PT_FUSE_PASSTHROUGH (1ULL << 37)
 #define PT_FOPEN_PASSTHROUGH (1U << 7)
+#define PT_FUSE_OVER_IO_URING (1ULL << 41)
 
 struct pt_backing_map {
 	int32_t fd;
@@ -35,6 +37,7 @@ struct pt_backing_map {
 #define PT_MAX_STACK_DEPTH 1
 
 static struct {
+	struct fuse_session *se;
 	int dev_fd;             /* the session's /dev/fuse descriptor, -1: not installed */
 	bool may_pass_through;  /* allowed by the caller of pt_install() */
 	uint64_t offered;       /* INIT flags the kernel offered (flags | flags2 << 32) */
@@ -107,21 +110,43 @@ static void patch_open_reply(struct iovec *iov, int count, int backing_id)
 	o->padding = (uint32_t)backing_id;
 }
 
+/* The largest request or reply body the kernel will exchange, from the
+ * INIT reply. */
+static size_t max_payload(const struct iovec *iov, int count)
+{
+	const struct fuse_init_out *out = iov[1].iov_base;
+	size_t pages_bytes;
+
+	if (count < 2 || iov[1].iov_len < offsetof(struct fuse_init_out, flags2))
+		return 0;
+	pages_bytes = (out->flags & FUSE_MAX_PAGES) ? (size_t)out->max_pages * (size_t)getpagesize() : 0;
+	return out->max_write > pages_bytes ? out->max_write : pages_bytes;
+}
+
 static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	const struct fuse_out_header *h = iov[0].iov_base;
+	bool init_reply = false;
+	ssize_t sent;
 
 	(void)userdata;
 	/* Notifications (unique 0) may go out between arming and the reply. */
 	if (h->unique != 0) {
-		if (h->error == 0 && init_reply_flags)
+		init_reply = h->error == 0 && init_reply_flags;
+		if (init_reply)
 			patch_init_reply(iov, count, init_reply_flags);
 		else if (h->error == 0 && open_reply_backing_id > 0)
 			patch_open_reply(iov, count, open_reply_backing_id);
 		init_reply_flags = 0;
 		open_reply_backing_id = 0;
 	}
-	return writev(fd, iov, count);
+	if (uring_send_reply(iov, count, &sent))
+		return sent;
+	sent = writev(fd, iov, count);
+	/* The kernel takes ring registrations once it has the INIT reply. */
+	if (init_reply && sent > 0 && pt_init_granted(PT_FUSE_OVER_IO_URING))
+		uring_start(pt.se, pt.dev_fd, max_payload(iov, count));
+	return sent;
 }
 
 static ssize_t pt_splice(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
@@ -148,6 +173,7 @@ int pt_install(struct fuse_session *se, bool may_pass_through)
 	err = fuse_session_custom_io(se, &pt_io, fd);
 	if (err)
 		return err;
+	pt.se = se;
 	pt.dev_fd = fd;
 	pt.may_pass_through = may_pass_through;
 	return 0;

@@ -559,7 +559,11 @@ const char *union_opts(enum ufmt fmt, int nlower, const char *extra)
 		n += (size_t)snprintf(o + n, sizeof o - n, ",upperdir=%s,workdir=%s", H.up, H.wk);
 	}
 	if (extra && *extra)
-		snprintf(o + n, sizeof o - n, ",%s", extra);
+		n += (size_t)snprintf(o + n, sizeof o - n, ",%s", extra);
+	/* The suite run again with other defaults (meson.build: devfuse). */
+	const char *suite_opts = getenv("STRATA_TEST_UNION_OPTS");
+	if (suite_opts && *suite_opts && n < sizeof o)
+		snprintf(o + n, sizeof o - n, ",%s", suite_opts);
 	return o;
 }
 

@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,4 +274,95 @@ HTEST(requests, writes_after_random_reads_are_read_back)
 	}
 	close(ro);
 	free(data);
+}
+
+/* FUSE over io_uring (uring.h): whether this run's mounts use it.  The
+ * kernel offers it only with the fuse module's enable_uring=Y, and the
+ * devfuse suite mounts with io_uring=off. */
+static bool io_uring_expected(void)
+{
+	char *param = slurp("/sys/module/fuse/parameters/enable_uring");
+	const char *opts = getenv("STRATA_TEST_UNION_OPTS");
+	bool on = param && param[0] == 'Y' && !(opts && strstr(opts, "io_uring=off"));
+	free(param);
+	return on;
+}
+
+static bool log_has(const char *needle)
+{
+	char *text = slurp(logpath);
+	bool found = text && strstr(text, needle);
+	free(text);
+	return found;
+}
+
+/* With io_uring, the requests of a process on CPU n are served by ring n:
+ * a LOOKUP made from each CPU in turn reaches each ring.  Without it (or
+ * with io_uring=off) no ring starts, and the same requests are served. */
+HTEST(requests, io_uring_serves_the_requests_of_every_cpu)
+{
+	bool expected = io_uring_expected();
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	for (int t = 0; t < 100 && expected && !log_has("rings serving"); t++)
+		msleep(20);
+	cr_assert_eq(log_has("rings serving"), expected, "io_uring expected: %d", expected);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	cpu_set_t was;
+	assert_ok(sched_getaffinity(0, sizeof was, &was));
+	for (long cpu = 0; cpu < ncpu; cpu++) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET((int)cpu, &one);
+		if (sched_setaffinity(0, sizeof one, &one) < 0)
+			continue; /* offline */
+		struct stat st;
+		cr_assert_eq(stat(MN(pf("absent-%ld", cpu)), &st), -1);
+		cr_assert_eq(errno, ENOENT);
+		char first[64];
+		snprintf(first, sizeof first, "io_uring ring %ld: first request", cpu);
+		cr_assert_eq(log_has(first), expected, "CPU %ld: '%s' in the log: %d, expected %d",
+			     cpu, first, log_has(first), expected);
+	}
+	assert_ok(sched_setaffinity(0, sizeof was, &was));
+	cr_assert_geq(requests("LOOKUP"), ncpu > 1 ? 1 : 0, "no LOOKUP in the log: cannot tell");
+	umount_traced(d);
+}
+
+/* The largest requests and replies fit a ring entry: 1 MiB WRITEs and
+ * READs (passthrough off, so the data goes through the daemon) carry every
+ * byte, and READDIRPLUS replies list a large directory whole. */
+HTEST(requests, largest_requests_and_replies_carry_every_byte)
+{
+	enum { SIZE = 5 << 20, CHUNK = 1 << 20 };
+	char *data = malloc(SIZE), *got = aligned_alloc(4096, SIZE);
+	cr_assert(data && got);
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = (char)(i * 2654435761u >> 21);
+	mk_filen(LO(0, "lower"), data, SIZE, 0644);
+	for (int i = 0; i < 1500; i++)
+		mk_file(LO(0, pf("d/entry-with-a-long-name-%04d", i)), "x", 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, "passthrough=off"));
+	log_mark();
+	int fd = open(MN("upper"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert(fd >= 0);
+	for (size_t off = 0; off < SIZE; off += CHUNK)
+		cr_assert_eq(pwrite(fd, data + off, CHUNK, (off_t)off), CHUNK);
+	cr_assert_eq(close(fd), 0);
+	cr_assert_geq(requests("WRITE"), 1, "no WRITE reached the daemon: cannot tell");
+	char *written = slurp(UP("upper"));
+	cr_assert(written && !memcmp(written, data, SIZE), "the upper file differs from what was written");
+	free(written);
+	fd = open(MN("lower"), O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		fd = open(MN("lower"), O_RDONLY);
+	cr_assert(fd >= 0);
+	for (size_t off = 0; off < SIZE; off += CHUNK)
+		cr_assert_eq(pread(fd, got + off, CHUNK, (off_t)off), CHUNK);
+	close(fd);
+	cr_assert(!memcmp(got, data, SIZE), "the lower file read back differs");
+	cr_assert_eq(sh("ls -l %s | grep -c entry-with | grep -qx 1500", MN("d")), 0,
+		     "the listing of 1500 names is incomplete");
+	free(data);
+	free(got);
+	umount_traced(d);
 }
