@@ -94,6 +94,7 @@ struct ring_queue {
 struct pool_job {
 	void (*fn)(void *arg);
 	void *arg;
+	struct ring_ent *ent; /* whose reply fn sends */
 };
 
 static struct {
@@ -104,7 +105,6 @@ static struct {
 	unsigned int nqueues;
 	struct ring_queue *queues;
 	unsigned int registered; /* rings whose entries are with the kernel */
-	bool asked;
 	/* The pool: at most one job per ring entry, so jobs[] never fills. */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
@@ -116,18 +116,17 @@ static struct {
 } U = { .dev_fd = -1, .stop_fd = -1, .pool_lock = PTHREAD_MUTEX_INITIALIZER,
 	.pool_cond = PTHREAD_COND_INITIALIZER };
 
-/* The entry whose request this (ring) thread is serving. */
-static __thread struct ring_ent *serving;
+/* The entry whose request this ring thread is serving, and the one whose
+ * request this pool thread is serving. */
+static __thread struct ring_ent *serving, *pool_serving;
 
-bool uring_negotiate(struct fuse_conn_info *conn)
+void uring_negotiate(struct fuse_conn_info *conn)
 {
 	if (!ufs.cfg->io_uring || !pt_init_add(UR_FUSE_OVER_IO_URING))
-		return false;
+		return;
 	/* A spliced reply would go to /dev/fuse, where the kernel does not
 	 * look for the answer to a ring request. */
 	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
-	U.asked = true;
-	return true;
 }
 
 static void prep_cmd(struct ring_queue *q, struct ring_ent *e, uint32_t cmd, uint64_t commit_id)
@@ -135,7 +134,7 @@ static void prep_cmd(struct ring_queue *q, struct ring_ent *e, uint32_t cmd, uin
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 	struct ur_cmd_req *req;
 
-	/* One SQE per entry and one for the stop poll: never short. */
+	/* One SQE per entry and one per poll: never short. */
 	if (!sqe) {
 		log_error("io_uring ring %u: no free SQE (a bug): entry lost", q->qid);
 		return;
@@ -195,28 +194,14 @@ static void hand_back(struct ring_ent *e)
 		log_error("io_uring ring %u: waking it: %s", q->qid, errno_name(errno));
 }
 
-/* The deferred entry waiting for the reply to unique. */
-static struct ring_ent *deferred_entry(uint64_t unique)
-{
-	for (unsigned int i = 0; i < U.nqueues; i++)
-		for (unsigned int j = 0; j < DEPTH; j++) {
-			struct ring_ent *e = &U.queues[i].ent[j];
-
-			if (e->deferred && e->unique == unique &&
-			    !__atomic_load_n(&e->replied, __ATOMIC_ACQUIRE))
-				return e;
-		}
-	return NULL;
-}
-
 bool uring_send_reply(const struct iovec *iov, int count, ssize_t *sent)
 {
 	const struct fuse_out_header *h = iov[0].iov_base;
-	struct ring_ent *e = serving ? serving : deferred_entry(h->unique);
+	struct ring_ent *e = serving ? serving : pool_serving;
 	int error = h->error;
 	size_t len = 0;
 
-	if (!e || e->replied || h->unique != e->unique)
+	if (!e || __atomic_load_n(&e->replied, __ATOMIC_ACQUIRE) || h->unique != e->unique)
 		return false;
 	for (int i = 1; i < count; i++) {
 		if (len + iov[i].iov_len > U.payload_size) {
@@ -269,7 +254,9 @@ static void *pool_thread(void *unused)
 		U.job_head = (U.job_head + 1) % U.max_jobs;
 		U.njobs--;
 		pthread_mutex_unlock(&U.pool_lock);
+		pool_serving = job.ent;
 		job.fn(job.arg);
+		pool_serving = NULL;
 		pthread_mutex_lock(&U.pool_lock);
 	}
 	pthread_mutex_unlock(&U.pool_lock);
@@ -287,9 +274,9 @@ bool uring_defer(void (*fn)(void *arg), void *arg)
 	 * takes a millisecond to start here. */
 	if (!U.pool_stopping && U.pool_idle <= U.njobs && U.pool_threads < POOL_THREADS &&
 	    pthread_create(&U.pool[U.pool_threads], NULL, pool_thread, NULL) == 0)
-		U.pool_threads++;
+		log_debug("io_uring: pool thread %u started", ++U.pool_threads);
 	if (U.pool_threads && !U.pool_stopping && U.njobs < U.max_jobs) {
-		U.jobs[(U.job_head + U.njobs) % U.max_jobs] = (struct pool_job){ fn, arg };
+		U.jobs[(U.job_head + U.njobs) % U.max_jobs] = (struct pool_job){ fn, arg, serving };
 		U.njobs++;
 		serving->deferred = true;
 		queued = true;

@@ -28,9 +28,8 @@
 #include "ops.h"
 
 /* From the init callback: asks the kernel for io_uring if it offers it
- * (and the mount allows it).  True when asked; the replies then must not
- * be spliced into /dev/fuse. */
-bool uring_negotiate(struct fuse_conn_info *conn);
+ * and the mount allows it; replies are then never spliced into /dev/fuse. */
+void uring_negotiate(struct fuse_conn_info *conn);
 
 /* From the I/O layer, once the INIT reply that asked for io_uring has been
  * written: starts one ring per CPU on the session's descriptor dev_fd.

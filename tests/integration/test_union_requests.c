@@ -366,3 +366,32 @@ HTEST(requests, largest_requests_and_replies_carry_every_byte)
 	free(got);
 	umount_traced(d);
 }
+
+/* A READ that would wait for the disk does not hold up its ring: it goes
+ * to the pool, which starts a thread for it, and the data is the file's.
+ * The lower file is dropped from the page cache first, so the kernel's
+ * readahead sends READs that no page-cache read can answer. */
+HTEST(requests, reads_from_the_disk_go_to_the_pool)
+{
+	enum { SIZE = 16 << 20 };
+	char *data = malloc(SIZE);
+	cr_assert(data);
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = (char)(i * 40503u >> 13);
+	mk_filen(LO(0, "cold"), data, SIZE, 0644);
+	int lower = open(LO(0, "cold"), O_RDONLY);
+	cr_assert(lower >= 0);
+	assert_ok(fdatasync(lower));
+	assert_ok(posix_fadvise(lower, 0, 0, POSIX_FADV_DONTNEED));
+	close(lower);
+	bool expected = io_uring_expected();
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	for (int t = 0; t < 100 && expected && !log_has("rings serving"); t++)
+		msleep(20);
+	char *got = slurp(MN("cold"));
+	cr_assert(got && !memcmp(got, data, SIZE), "the file read back differs");
+	cr_assert_eq(log_has("pool thread 1 started"), expected, "io_uring expected: %d", expected);
+	free(got);
+	free(data);
+	umount_traced(d);
+}
