@@ -145,7 +145,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 	sent = writev(fd, iov, count);
 	/* The kernel takes ring registrations once it has the INIT reply. */
 	if (init_reply && sent > 0 && pt_init_granted(PT_FUSE_OVER_IO_URING))
-		uring_start(pt.se, pt.dev_fd, max_payload(iov, count));
+		uring_start(pt.se, max_payload(iov, count));
 	return sent;
 }
 
@@ -185,6 +185,11 @@ bool pt_init_add(uint64_t flag)
 		return false;
 	init_reply_flags |= flag;
 	return true;
+}
+
+bool pt_init_offered(uint64_t flag)
+{
+	return pt.dev_fd >= 0 && (pt.offered & flag) == flag;
 }
 
 bool pt_init_granted(uint64_t flag)

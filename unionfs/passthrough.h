@@ -26,8 +26,9 @@
 int pt_install(struct fuse_session *se, bool may_pass_through);
 
 /* From the init callback: add flag (FUSE_* INIT flags, flags2 as bits
- * 32-63) to the INIT reply, if the kernel offered it.  pt_init_granted()
- * says afterwards whether the reply carried it. */
+ * 32-63) to the INIT reply, if the kernel offered it (pt_init_offered()).
+ * pt_init_granted() says afterwards whether the reply carried it. */
+bool pt_init_offered(uint64_t flag);
 bool pt_init_add(uint64_t flag);
 bool pt_init_granted(uint64_t flag);
 

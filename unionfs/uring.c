@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,6 @@ struct pool_job {
 
 static struct {
 	struct fuse_session *se;
-	int dev_fd;
 	int stop_fd;            /* eventfd every ring polls, to stop */
 	size_t payload_size;
 	unsigned int nqueues;
@@ -113,20 +113,45 @@ static struct {
 	pthread_t pool[POOL_THREADS];
 	unsigned int pool_threads, pool_idle;
 	bool pool_stopping;
-} U = { .dev_fd = -1, .stop_fd = -1, .pool_lock = PTHREAD_MUTEX_INITIALIZER,
+} U = { .stop_fd = -1, .pool_lock = PTHREAD_MUTEX_INITIALIZER,
 	.pool_cond = PTHREAD_COND_INITIALIZER };
 
 /* The entry whose request this ring thread is serving, and the one whose
  * request this pool thread is serving. */
 static __thread struct ring_ent *serving, *pool_serving;
 
+static int make_rings(int dev_fd);
+static void free_rings(void);
+
 void uring_negotiate(struct fuse_conn_info *conn)
 {
-	if (!ufs.cfg->io_uring || !pt_init_add(UR_FUSE_OVER_IO_URING))
+	int err;
+
+	if (!ufs.cfg->io_uring || !pt_init_offered(UR_FUSE_OVER_IO_URING))
 		return;
+	/* Once it is asked for, the kernel holds every request until each
+	 * CPU's ring is ready: the rings are made now, while the daemon can
+	 * still decline. */
+	err = make_rings(fuse_session_fd(ufs.se));
+	if (err) {
+		log_warn("io_uring: %s; requests go through /dev/fuse", errno_name(-err));
+		free_rings();
+		return;
+	}
+	pt_init_add(UR_FUSE_OVER_IO_URING);
 	/* A spliced reply would go to /dev/fuse, where the kernel does not
 	 * look for the answer to a ring request. */
 	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+}
+
+/* After the INIT reply asked for the rings, a ring that cannot be set up
+ * leaves every request of the mount waiting: the daemon stops instead
+ * (SIGTERM: the session ends, unmounts and the waiting calls fail). */
+static void rings_failed(unsigned int qid, const char *what, int err)
+{
+	log_error("io_uring ring %u: %s: %s; the kernel holds every request until all "
+		  "rings are ready: stopping", qid, what, errno_name(err));
+	kill(getpid(), SIGTERM);
 }
 
 static void prep_cmd(struct ring_queue *q, struct ring_ent *e, uint32_t cmd, uint64_t commit_id)
@@ -375,7 +400,8 @@ static bool handle_cqe(struct ring_queue *q, struct io_uring_cqe *cqe)
 	if (cqe->res < 0) {
 		/* ENOTCONN: unmounted. */
 		if (cqe->res != -ENOTCONN && cqe->res != -ECANCELED)
-			log_warn("io_uring ring %u: %s", q->qid, errno_name(-cqe->res));
+			rings_failed(q->qid, e->last_cmd == UR_CMD_REGISTER ? "registering" : "committing",
+				     -cqe->res);
 		return false;
 	}
 	serve_request(e);
@@ -398,31 +424,6 @@ static int register_entries(struct ring_queue *q)
 {
 	int ret;
 
-	for (unsigned int i = 0; i < DEPTH; i++)
-		prep_cmd(q, &q->ent[i], UR_CMD_REGISTER, 0);
-	arm_poll(q, U.stop_fd, STOP_TAG);
-	arm_poll(q, q->wake_fd, WAKE_TAG);
-	ret = io_uring_submit(&q->ring);
-	return ret < 0 ? ret : 0;
-}
-
-static int queue_init(struct ring_queue *q)
-{
-	struct io_uring_params params = { .flags = IORING_SETUP_SQE128 };
-	int ret;
-
-	pthread_mutex_init(&q->done_lock, NULL);
-	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->wake_fd < 0)
-		return -errno;
-	/* Room for every entry's commit and both polls. */
-	ret = io_uring_queue_init_params(DEPTH + 2, &q->ring, &params);
-	if (ret < 0)
-		return ret;
-	q->ring_ok = true;
-	ret = io_uring_register_files(&q->ring, &U.dev_fd, 1);
-	if (ret < 0)
-		return ret;
 	for (unsigned int i = 0; i < DEPTH; i++) {
 		struct ring_ent *e = &q->ent[i];
 
@@ -433,8 +434,59 @@ static int queue_init(struct ring_queue *q)
 		e->payload = (char *)e->hdr + BLOCK_HEAD;
 		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
 		e->iov[1] = (struct iovec){ e->payload, U.payload_size };
+		prep_cmd(q, e, UR_CMD_REGISTER, 0);
 	}
-	return register_entries(q);
+	arm_poll(q, U.stop_fd, STOP_TAG);
+	arm_poll(q, q->wake_fd, WAKE_TAG);
+	ret = io_uring_submit(&q->ring);
+	return ret < 0 ? ret : 0;
+}
+
+/* The ring of one CPU, without its entries; 0 or -errno. */
+static int make_ring(struct ring_queue *q, int dev_fd)
+{
+	struct io_uring_params params = { .flags = IORING_SETUP_SQE128 };
+	int ret;
+
+	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->wake_fd < 0)
+		return -errno;
+	/* Room for every entry's commit and both polls. */
+	ret = io_uring_queue_init_params(DEPTH + 2, &q->ring, &params);
+	if (ret < 0)
+		return ret;
+	q->ring_ok = true;
+	ret = io_uring_register_files(&q->ring, &dev_fd, 1);
+	return ret < 0 ? ret : 0;
+}
+
+static int make_rings(int dev_fd)
+{
+	int nprocs = get_nprocs_conf();
+
+	if (nprocs <= 0)
+		return -ENODEV;
+	U.stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (U.stop_fd < 0)
+		return -errno;
+	U.queues = calloc((size_t)nprocs, sizeof(*U.queues));
+	U.max_jobs = (unsigned int)nprocs * DEPTH;
+	U.jobs = calloc(U.max_jobs, sizeof(*U.jobs));
+	if (!U.queues || !U.jobs)
+		return -ENOMEM;
+	U.nqueues = (unsigned int)nprocs;
+	for (unsigned int i = 0; i < U.nqueues; i++) {
+		U.queues[i].qid = i;
+		U.queues[i].wake_fd = -1;
+		pthread_mutex_init(&U.queues[i].done_lock, NULL);
+	}
+	for (unsigned int i = 0; i < U.nqueues; i++) {
+		int ret = make_ring(&U.queues[i], dev_fd);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 static void serve_ring(struct ring_queue *q)
@@ -460,10 +512,10 @@ static void serve_ring(struct ring_queue *q)
 	}
 }
 
-/* Sets up and serves ring q, after starting the thread of the next one:
- * setting a ring up takes a millisecond or two here, which neither the
- * thread that sent the INIT reply nor the other rings wait for.  Joins the
- * next one's thread before returning, so uring_stop() joins the first. */
+/* Registers and serves ring q, after starting the thread of the next one:
+ * starting a thread takes a millisecond here, which neither the thread
+ * that sent the INIT reply nor the other rings wait for.  Joins the next
+ * one's thread before returning, so uring_stop() joins the first. */
 static void *ring_thread(void *arg)
 {
 	struct ring_queue *q = arg;
@@ -471,14 +523,17 @@ static void *ring_thread(void *arg)
 	int ret;
 
 	bind_to_cpu(q->qid);
-	ret = queue_init(q);
+	ret = register_entries(q);
 	if (ret < 0) {
-		log_warn("io_uring ring %u: %s; requests go through /dev/fuse", q->qid,
-			 errno_name(-ret));
+		rings_failed(q->qid, "registering", -ret);
 		return NULL;
 	}
-	if (next)
-		next->thread_ok = pthread_create(&next->thread, NULL, ring_thread, next) == 0;
+	if (next) {
+		ret = pthread_create(&next->thread, NULL, ring_thread, next);
+		next->thread_ok = ret == 0;
+		if (ret)
+			rings_failed(next->qid, "starting its thread", ret);
+	}
 	if (__atomic_add_fetch(&U.registered, 1, __ATOMIC_RELEASE) == U.nqueues)
 		log_debug("io_uring: %u rings serving", U.nqueues);
 	serve_ring(q);
@@ -498,48 +553,25 @@ static void pool_stop(void)
 	for (unsigned int i = 0; i < U.pool_threads; i++)
 		pthread_join(U.pool[i], NULL);
 	U.pool_threads = 0;
-	free(U.jobs);
-	U.jobs = NULL;
 }
 
-void uring_start(struct fuse_session *se, int dev_fd, size_t max_payload)
+void uring_start(struct fuse_session *se, size_t max_payload)
 {
-	int nprocs = get_nprocs_conf();
-	struct ring_queue *first;
+	struct ring_queue *first = &U.queues[0];
+	int ret;
 
-	if (nprocs <= 0)
+	if (!U.nqueues)
 		return;
 	U.se = se;
-	U.dev_fd = dev_fd;
 	U.payload_size = max_payload < FUSE_MIN_READ_BUFFER ? FUSE_MIN_READ_BUFFER : max_payload;
-	U.stop_fd = eventfd(0, EFD_CLOEXEC);
-	U.queues = calloc((size_t)nprocs, sizeof(*U.queues));
-	U.max_jobs = (unsigned int)nprocs * DEPTH;
-	U.jobs = calloc(U.max_jobs, sizeof(*U.jobs));
-	if (U.stop_fd < 0 || !U.queues || !U.jobs) {
-		log_warn("io_uring: %s; requests go through /dev/fuse", errno_name(errno));
-		return;
-	}
-	U.nqueues = (unsigned int)nprocs;
-	for (unsigned int i = 0; i < U.nqueues; i++) {
-		U.queues[i].qid = i;
-		U.queues[i].wake_fd = -1;
-	}
-	/* The kernel serves through the rings once every CPU's has entries;
-	 * until then (or if one fails) through /dev/fuse. */
-	first = &U.queues[0];
-	first->thread_ok = pthread_create(&first->thread, NULL, ring_thread, first) == 0;
-	if (!first->thread_ok)
-		log_warn("io_uring: cannot start a thread; requests go through /dev/fuse");
+	ret = pthread_create(&first->thread, NULL, ring_thread, first);
+	first->thread_ok = ret == 0;
+	if (ret)
+		rings_failed(0, "starting its thread", ret);
 }
 
-void uring_stop(void)
+static void free_rings(void)
 {
-	if (U.stop_fd >= 0 && eventfd_write(U.stop_fd, 1) < 0)
-		log_warn("io_uring: stopping the rings: %s", errno_name(errno));
-	if (U.nqueues && U.queues[0].thread_ok)
-		pthread_join(U.queues[0].thread, NULL);
-	pool_stop();
 	for (unsigned int i = 0; i < U.nqueues; i++) {
 		struct ring_queue *q = &U.queues[i];
 
@@ -553,7 +585,19 @@ void uring_stop(void)
 	free(U.queues);
 	U.queues = NULL;
 	U.nqueues = 0;
+	free(U.jobs);
+	U.jobs = NULL;
 	if (U.stop_fd >= 0)
 		close(U.stop_fd);
 	U.stop_fd = -1;
+}
+
+void uring_stop(void)
+{
+	if (U.stop_fd >= 0 && eventfd_write(U.stop_fd, 1) < 0)
+		log_warn("io_uring: stopping the rings: %s", errno_name(errno));
+	if (U.nqueues && U.queues[0].thread_ok)
+		pthread_join(U.queues[0].thread, NULL);
+	pool_stop();
+	free_rings();
 }

@@ -9,8 +9,9 @@
  * flag and, once the INIT reply is out, starts the rings; each request taken
  * from a ring is rebuilt as the /dev/fuse message libfuse parses, and its
  * reply, caught by the same I/O layer, goes back into the ring entry.
- * FORGET, INTERRUPT and everything before the rings are ready still come
- * through /dev/fuse, served by the usual session loop.
+ * FORGET and INTERRUPT still come through /dev/fuse, served by the usual
+ * session loop; every other request waits in the kernel until all rings
+ * are ready.
  *
  * One thread serves each ring, one request after another: a handler must
  * not wait for the kernel to finish another request of this mount (the one
@@ -27,15 +28,17 @@
 
 #include "ops.h"
 
-/* From the init callback: asks the kernel for io_uring if it offers it
- * and the mount allows it; replies are then never spliced into /dev/fuse. */
+/* From the init callback: makes one ring per CPU and asks the kernel for
+ * io_uring, if it offers it and the mount allows it; replies are then never
+ * spliced into /dev/fuse.  A ring that cannot be made leaves /dev/fuse. */
 void uring_negotiate(struct fuse_conn_info *conn);
 
 /* From the I/O layer, once the INIT reply that asked for io_uring has been
- * written: starts one ring per CPU on the session's descriptor dev_fd.
- * max_payload is the largest request or reply body the kernel may send
- * (max(max_write, max_pages pages)).  Failing leaves /dev/fuse serving. */
-void uring_start(struct fuse_session *se, int dev_fd, size_t max_payload);
+ * written: registers the rings' entries and serves them.  max_payload is
+ * the largest request or reply body the kernel may send (max(max_write,
+ * max_pages pages)).  The kernel holds every request until all rings are
+ * registered, so if one cannot be, the daemon stops (SIGTERM). */
+void uring_start(struct fuse_session *se, size_t max_payload);
 
 /* From the I/O layer's writev: when iov is the reply to the ring request
  * this thread is serving, copies it into the ring entry, queues its commit

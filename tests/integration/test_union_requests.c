@@ -296,6 +296,17 @@ static bool log_has(const char *needle)
 	return found;
 }
 
+/* Whether the rings registered (they do right after INIT: the kernel holds
+ * every request until they have). */
+static bool rings_serving(void)
+{
+	struct stat st;
+	assert_ok(stat(H.mnt, &st));
+	for (int t = 0; t < 50 && !log_has("rings serving"); t++)
+		msleep(20);
+	return log_has("rings serving");
+}
+
 /* With io_uring, the requests of a process on CPU n are served by ring n:
  * a LOOKUP made from each CPU in turn reaches each ring.  Without it (or
  * with io_uring=off) no ring starts, and the same requests are served. */
@@ -303,9 +314,7 @@ HTEST(requests, io_uring_serves_the_requests_of_every_cpu)
 {
 	bool expected = io_uring_expected();
 	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
-	for (int t = 0; t < 100 && expected && !log_has("rings serving"); t++)
-		msleep(20);
-	cr_assert_eq(log_has("rings serving"), expected, "io_uring expected: %d", expected);
+	cr_assert_eq(rings_serving(), expected, "io_uring expected: %d", expected);
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	cpu_set_t was;
 	assert_ok(sched_getaffinity(0, sizeof was, &was));
@@ -386,8 +395,7 @@ HTEST(requests, reads_from_the_disk_go_to_the_pool)
 	close(lower);
 	bool expected = io_uring_expected();
 	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
-	for (int t = 0; t < 100 && expected && !log_has("rings serving"); t++)
-		msleep(20);
+	cr_assert_eq(rings_serving(), expected, "io_uring expected: %d", expected);
 	char *got = slurp(MN("cold"));
 	cr_assert(got && !memcmp(got, data, SIZE), "the file read back differs");
 	cr_assert_eq(log_has("pool thread 1 started"), expected, "io_uring expected: %d", expected);
