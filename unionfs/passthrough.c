@@ -179,17 +179,17 @@ int pt_install(struct fuse_session *se, bool may_pass_through)
 	return 0;
 }
 
-bool pt_init_add(uint64_t flag)
-{
-	if (pt.dev_fd < 0 || !(pt.offered & flag))
-		return false;
-	init_reply_flags |= flag;
-	return true;
-}
-
 bool pt_init_offered(uint64_t flag)
 {
 	return pt.dev_fd >= 0 && (pt.offered & flag) == flag;
+}
+
+bool pt_init_add(uint64_t flag)
+{
+	if (!pt_init_offered(flag))
+		return false;
+	init_reply_flags |= flag;
+	return true;
 }
 
 bool pt_init_granted(uint64_t flag)
