@@ -276,6 +276,12 @@ out:
 	return err;
 }
 
+bool copy_up_copies_data(const struct node *n)
+{
+	return ufs.writable && __atomic_load_n(&n->branch, __ATOMIC_ACQUIRE) != 0 &&
+	       S_ISREG(__atomic_load_n(&n->type, __ATOMIC_RELAXED));
+}
+
 int copy_up(struct node *n, enum copy_data data)
 {
 	int err = 0;

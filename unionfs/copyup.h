@@ -16,6 +16,12 @@ enum copy_data {
  * Returns 0 or -errno (-EROFS on a read-only union). */
 int copy_up(struct node *n, enum copy_data data);
 
+/* Whether copy_up(n, COPY_DATA) would copy file data: n is a regular file
+ * not yet in the upper branch of a writable union.  That copy-up is the
+ * one that takes long (a second per GiB), which callers that must not
+ * wait long hand to another thread. */
+bool copy_up_copies_data(const struct node *n);
+
 /* Copies xattrs (but the union's private ones) from one entry to another. */
 int copy_xattrs(int src_dirfd, const char *src, int dst_dirfd, const char *dst);
 

@@ -1,7 +1,10 @@
 /* The request table and the requests that manage the inode table itself. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
 #include <string.h>
 
+#include "copyup.h"
 #include "killpriv.h"
 #include "log.h"
 #include "lookup.h"
@@ -83,6 +86,62 @@ static void ufs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 	for (size_t i = 0; i < count; i++)
 		node_unref_many(req_node(forgets[i].ino), forgets[i].nlookup);
 	fuse_reply_none(req);
+}
+
+/* The node a RENAME moves: the child of its old parent by the old name,
+ * which follows the fixed argument struct. */
+static bool rename_copies_data(const struct fuse_in_header *in, size_t argsize, size_t arglen)
+{
+	const char *name = (const char *)(in + 1) + argsize;
+	struct node *n;
+	bool copies;
+
+	if (arglen <= argsize || !memchr(name, '\0', arglen - argsize))
+		return false;
+	n = node_find_child(req_node(in->nodeid), name);
+	if (!n)
+		return false;
+	copies = copy_up_copies_data(n);
+	node_unref(n);
+	return copies;
+}
+
+bool ops_may_block(const void *request, size_t len)
+{
+	const struct fuse_in_header *in = request;
+	const void *arg = in + 1;
+	size_t arglen = len - sizeof(*in);
+
+	switch (in->opcode) {
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+	case FUSE_FALLOCATE:
+		return true;
+	case FUSE_FLUSH:
+		return ufs.flush_on_close;
+	case FUSE_OPEN: {
+		const struct fuse_open_in *o = arg;
+
+		/* O_TRUNC copies up no data. */
+		return arglen >= sizeof(*o) && (o->flags & O_ACCMODE) != O_RDONLY &&
+		       !(o->flags & O_TRUNC) && copy_up_copies_data(req_node(in->nodeid));
+	}
+	case FUSE_SETATTR:
+	case FUSE_SETXATTR:
+	case FUSE_REMOVEXATTR:
+		return copy_up_copies_data(req_node(in->nodeid));
+	case FUSE_LINK: {
+		const struct fuse_link_in *l = arg;
+
+		return arglen >= sizeof(*l) && copy_up_copies_data(req_node(l->oldnodeid));
+	}
+	case FUSE_RENAME:
+		return rename_copies_data(in, sizeof(struct fuse_rename_in), arglen);
+	case FUSE_RENAME2:
+		return rename_copies_data(in, sizeof(struct fuse_rename2_in), arglen);
+	default:
+		return false;
+	}
 }
 
 const struct fuse_lowlevel_ops ufs_ops = {

@@ -32,6 +32,13 @@ static inline struct node *req_node(fuse_ino_t ino)
 	return node_from_id(ino);
 }
 
+/* Whether the request (as read from /dev/fuse, len bytes) may keep its
+ * thread for long: a copy-up of file data, a flush to the disk.  A thread
+ * that serves the requests of a whole CPU in turn (uring.h) hands those to
+ * threads that may wait.  A guess from the request alone: wrong only in
+ * how long the request takes, never in what it does. */
+bool ops_may_block(const void *request, size_t len);
+
 /* Replies with an entry for n (which carries a fresh kernel reference). */
 void reply_entry(fuse_req_t req, struct node *n, const struct stat *st);
 /* What reply_entry() sends, for a READDIRPLUS entry. */

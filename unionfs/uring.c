@@ -71,6 +71,7 @@ struct ring_ent {
 	char *payload;             /* hdr + BLOCK_HEAD */
 	struct iovec iov[2];
 	uint64_t unique;           /* of the request being served */
+	struct fuse_buf request;   /* as /dev/fuse delivers it */
 	uint32_t last_cmd;
 	bool deferred;             /* handed to the pool, which replies */
 	bool replied;
@@ -341,14 +342,30 @@ static void arm_poll(struct ring_queue *q, int fd, uint64_t tag)
 	sqe->user_data = tag;
 }
 
+/* On a pool thread: a request that may take long (ops_may_block()). */
+static void serve_in_pool(void *arg)
+{
+	struct ring_ent *e = arg;
+
+	killpriv_note_request(e->request.mem, e->request.size); /* per thread */
+	fuse_session_process_buf(U.se, &e->request);
+	if (!__atomic_load_n(&e->replied, __ATOMIC_ACQUIRE)) {
+		log_warn("io_uring: no reply to opcode %u",
+			 ((struct fuse_in_header *)e->request.mem)->opcode);
+		fill_reply(e, -ENOSYS, 0);
+		hand_back(e);
+	}
+}
+
 /* Rebuilds the request as /dev/fuse would deliver it (header, argument
  * struct, payload: in.len bytes) right in front of the payload, and hands it
- * to libfuse, whose reply comes back through uring_send_reply(). */
+ * to libfuse, whose reply comes back through uring_send_reply().  One that
+ * may take long goes to the pool, so that this CPU's next requests do not
+ * wait behind it, as they would not with /dev/fuse and a thread each. */
 static void serve_request(struct ring_ent *e)
 {
 	const struct fuse_in_header *in = (const void *)e->hdr->in_out;
 	size_t payload = e->hdr->ent.payload_sz, arg;
-	struct fuse_buf buf = { 0 };
 	char *start;
 
 	e->unique = in->unique;
@@ -364,15 +381,15 @@ static void serve_request(struct ring_ent *e)
 	start = e->payload - arg - sizeof(*in);
 	memcpy(start + sizeof(*in), e->hdr->op_in, arg);
 	memcpy(start, in, sizeof(*in));
-	buf.mem = start;
-	buf.size = in->len;
-	killpriv_note_request(start, buf.size);
+	e->request = (struct fuse_buf){ .mem = start, .size = in->len };
+	killpriv_note_request(start, e->request.size);
 	if (!e->q->served) {
 		e->q->served = true;
 		log_debug("io_uring ring %u: first request, opcode %u", e->q->qid, in->opcode);
 	}
 	serving = e;
-	fuse_session_process_buf(U.se, &buf);
+	if (!ops_may_block(start, e->request.size) || !uring_defer(serve_in_pool, e))
+		fuse_session_process_buf(U.se, &e->request);
 	serving = NULL;
 	if (!e->deferred && !e->replied) {
 		/* Only FORGETs go unanswered, and they never come this way. */

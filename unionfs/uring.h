@@ -17,7 +17,9 @@
  * not wait for the kernel to finish another request of this mount (the one
  * that waits for page locks, preload_small_file(), runs only for a file's
  * only handle, so no READ of it can be pending), and one that would wait
- * for the disk hands its request to a small pool (uring_defer()). */
+ * for the disk hands its request to a small pool (uring_defer()), as does
+ * every request that may take long (ops_may_block(): a copy-up of file
+ * data, an fsync), before it is served. */
 #ifndef STRATA_UNIONFS_URING_H
 #define STRATA_UNIONFS_URING_H
 

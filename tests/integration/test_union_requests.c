@@ -403,3 +403,85 @@ HTEST(requests, reads_from_the_disk_go_to_the_pool)
 	free(data);
 	umount_traced(d);
 }
+
+/* The first of the CPUs this process may run on. */
+static cpu_set_t one_cpu(const cpu_set_t *allowed)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, allowed)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	}
+	return one;
+}
+
+/* A copy-up that waits holds up no other request of its CPU.  The test
+ * makes it wait for as long as it likes: it holds a write lease on the
+ * lower file, so the daemon's open of it for the copy blocks until the
+ * lease is given up, and the kernel tells the holder with SIGIO.  Meanwhile
+ * a LOOKUP made from the same CPU must be answered.  Through io_uring one
+ * thread takes every request of a CPU in turn, so this holds only because
+ * a request that may take long is served by the pool; through /dev/fuse,
+ * because another thread reads the LOOKUP. */
+HTEST(requests, a_waiting_copy_up_holds_up_no_other_request)
+{
+	mk_file(LO(0, "big"), "lower data", 0644);
+	mk_file(LO(0, "other"), "x", 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	cr_assert_eq(rings_serving(), io_uring_expected());
+	cpu_set_t was, one;
+	assert_ok(sched_getaffinity(0, sizeof was, &was));
+	one = one_cpu(&was);
+	assert_ok(sched_setaffinity(0, sizeof one, &one));
+	sigset_t sigio;
+	sigemptyset(&sigio);
+	sigaddset(&sigio, SIGIO);
+	assert_ok(sigprocmask(SIG_BLOCK, &sigio, NULL));
+	int lease = open(LO(0, "big"), O_RDONLY);
+	cr_assert(lease >= 0);
+	assert_ok(fcntl(lease, F_SETLEASE, F_WRLCK));
+
+	pid_t writer = fork();
+	cr_assert(writer >= 0);
+	if (writer == 0) {
+		int fd = open(MN("big"), O_WRONLY | O_APPEND);
+		_exit(fd >= 0 && write(fd, "+", 1) == 1 && close(fd) == 0 ? 0 : 1);
+	}
+	bool copy_waits = sigtimedwait(&sigio, NULL, &(struct timespec){ 10, 0 }) == SIGIO;
+	pid_t looker = fork();
+	cr_assert(looker >= 0);
+	if (looker == 0) {
+		struct stat st;
+		_exit(stat(MN("other"), &st) == 0 ? 0 : 1);
+	}
+	int looked = -1, wrote = -1;
+	bool answered = false;
+	for (int t = 0; t < 500 && !answered; t++) {
+		answered = waitpid(looker, &looked, WNOHANG) == looker;
+		if (!answered)
+			msleep(10);
+	}
+	bool writer_waited = waitpid(writer, &wrote, WNOHANG) == 0;
+	/* Let everything finish before asserting anything. */
+	assert_ok(fcntl(lease, F_SETLEASE, F_UNLCK));
+	close(lease);
+	if (!answered)
+		waitpid(looker, &looked, 0);
+	if (writer_waited)
+		waitpid(writer, &wrote, 0);
+	assert_ok(sched_setaffinity(0, sizeof was, &was));
+	assert_ok(sigprocmask(SIG_UNBLOCK, &sigio, NULL));
+
+	cr_assert(copy_waits, "the copy-up did not open the lower file (no lease break in 10 s)");
+	cr_assert(writer_waited, "the open for writing returned while its copy-up waited");
+	cr_assert(answered, "a LOOKUP from the CPU of a waiting copy-up was not answered in 5 s");
+	cr_assert(WIFEXITED(looked) && WEXITSTATUS(looked) == 0, "stat: status %#x", looked);
+	cr_assert(WIFEXITED(wrote) && WEXITSTATUS(wrote) == 0, "append: status %#x", wrote);
+	char *upper = slurp(UP("big"));
+	cr_assert(upper && !strcmp(upper, "lower data+"), "upper copy: '%s'", upper ? upper : "(none)");
+	free(upper);
+	umount_traced(d);
+}
