@@ -144,10 +144,15 @@ static int open_redirect_holder(unsigned int b, const char *redirect, const char
  * use inside it (points into name or redirect).  *stop_below is set when
  * the walk to a redirect's directory hides the branches below b. */
 static int open_holder(struct node *parent, unsigned int b, const char *name,
-		       const char *redirect, const char **leaf, bool *stop_below, bool *owned)
+		       const char *redirect, const int *dirfds, const char **leaf,
+		       bool *stop_below, bool *owned)
 {
 	if (!redirect) {
 		*leaf = name;
+		if (dirfds && dirfds[b] >= 0) {
+			*owned = false;
+			return dirfds[b];
+		}
 		return node_dir_fd(parent, b, owned);
 	}
 	*owned = true;
@@ -156,15 +161,16 @@ static int open_holder(struct node *parent, unsigned int b, const char *name,
 
 enum step { STEP_CONTINUE, STEP_STOP };
 
-/* Examines the name in one branch; updates r. */
+/* Examines the name in one branch; updates r.  dirfds: the parent's
+ * directory in each branch, already open (-1: not), or NULL. */
 static int resolve_in_branch(struct node *parent, unsigned int b, const char *name,
-			     struct resolved *r, enum step *next)
+			     const int *dirfds, struct resolved *r, enum step *next)
 {
 	const struct branch *br = &ufs.br[b];
 	const char *leaf = NULL;
 	struct stat st;
 	bool stop_below = false, owned;
-	int dirfd = open_holder(parent, b, name, r->redirect, &leaf, &stop_below, &owned);
+	int dirfd = open_holder(parent, b, name, r->redirect, dirfds, &leaf, &stop_below, &owned);
 
 	*next = stop_below ? STEP_STOP : STEP_CONTINUE;
 	if (dirfd == -ENOENT || dirfd == -ENOTDIR)
@@ -222,7 +228,7 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 
 /* resolve_child() without branches 1 .. first-1 (see lookup_listed). */
 static int resolve_child_from(struct node *parent, const char *name, unsigned int first,
-			      struct resolved *r)
+			      const int *dirfds, struct resolved *r)
 {
 	uint64_t mask = __atomic_load_n(&parent->dir_branches, __ATOMIC_RELAXED);
 
@@ -236,7 +242,7 @@ static int resolve_child_from(struct node *parent, const char *name, unsigned in
 		/* Below a redirect the parent's branches no longer matter. */
 		if (!r->redirect && !(mask & (1ULL << b)))
 			continue;
-		err = resolve_in_branch(parent, b, name, r, &next);
+		err = resolve_in_branch(parent, b, name, dirfds, r, &next);
 		if (err) {
 			resolved_free(r);
 			return err;
@@ -249,7 +255,13 @@ static int resolve_child_from(struct node *parent, const char *name, unsigned in
 
 int resolve_child(struct node *parent, const char *name, struct resolved *r)
 {
-	return resolve_child_from(parent, name, 0, r);
+	return resolve_child_from(parent, name, 0, NULL, r);
+}
+
+int resolve_listed(struct node *parent, const char *name, unsigned int listed,
+		   const int *dirfds, struct resolved *r)
+{
+	return resolve_child_from(parent, name, listed, dirfds, r);
 }
 
 int node_apply(struct node *n, const struct resolved *r)
@@ -262,7 +274,7 @@ int node_apply(struct node *n, const struct resolved *r)
 	       (n->type == (r->st.st_mode & S_IFMT));
 	pthread_mutex_unlock(&n->lock);
 	if (!same) {
-		ino = union_ino(r->branch, &r->st, r->gen);
+		ino = r->union_ino ? r->union_ino : union_ino(r->branch, &r->st, r->gen);
 		if (!ino)
 			return -errno;
 	}
@@ -298,64 +310,94 @@ void node_fill_stat(const struct node *n, struct stat *st)
 		st->st_nlink = 1;
 }
 
+/* The node table part of a lookup, from the name's resolution r (which
+ * it frees). */
+static int lookup_apply(struct node *parent, const char *name, struct resolved *r,
+			struct node **out, struct stat *st);
+
 static int lookup_from(struct node *parent, const char *name, unsigned int first,
-		       struct node **out, struct stat *st)
+		       const int *dirfds, struct node **out, struct stat *st)
 {
 	struct resolved r;
-	struct node *n;
-	bool created;
 	int err;
 
 	if (wh_is_meta_name(name))
 		return -ENOENT;
-	err = resolve_child_from(parent, name, first, &r);
+	err = resolve_child_from(parent, name, first, dirfds, &r);
 	if (err)
 		return err;
 	if (!r.found) {
 		resolved_free(&r);
 		return -ENOENT;
 	}
-	if (S_ISREG(r.st.st_mode) && r.branch == 0) {
+	return lookup_apply(parent, name, &r, out, st);
+}
+
+static int lookup_apply(struct node *parent, const char *name, struct resolved *r,
+			struct node **out, struct stat *st)
+{
+	struct node *n;
+	bool created;
+	int err;
+
+	if (S_ISREG(r->st.st_mode) && r->branch == 0) {
 		/* Every name of an upper hard link leads to one node, also
 		 * once the other names are gone (st_nlink back to 1): the
 		 * kernel may still hold that node, with its page cache. */
-		n = node_find_linked(r.st.st_ino);
+		n = node_find_linked(r->st.st_ino);
 		if (n) {
-			*st = r.st;
+			*st = r->st;
 			node_fill_stat(n, st);
 			*out = n;
-			resolved_free(&r);
+			resolved_free(r);
 			return 0;
 		}
 	}
 	n = node_get_child(parent, name, &created);
 	if (!n) {
-		resolved_free(&r);
+		resolved_free(r);
 		return -ENOMEM;
 	}
-	err = node_apply(n, &r);
-	if (!err && S_ISREG(r.st.st_mode) && r.branch == 0 && r.st.st_nlink > 1)
+	err = node_apply(n, r);
+	if (!err && S_ISREG(r->st.st_mode) && r->branch == 0 && r->st.st_nlink > 1)
 		node_make_shared(n); /* failing that, the name's node still works */
 	if (!err) {
-		*st = r.st;
+		*st = r->st;
 		node_fill_stat(n, st);
 		*out = n;
 	} else {
 		node_unref(n);
 	}
-	resolved_free(&r);
+	resolved_free(r);
 	return err;
 }
 
 int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st)
 {
-	return lookup_from(parent, name, 0, out, st);
+	return lookup_from(parent, name, 0, NULL, out, st);
 }
 
-int lookup_listed(struct node *parent, const char *name, unsigned int listed, struct node **out,
-		  struct stat *st)
+int lookup_listed(struct node *parent, const char *name, unsigned int listed,
+		  const int *dirfds, struct node **out, struct stat *st)
 {
-	return lookup_from(parent, name, listed, out, st);
+	return lookup_from(parent, name, listed, dirfds, out, st);
+}
+
+int lookup_resolved(struct node *parent, const char *name, const struct resolved *r, int dirfd,
+		    struct node **out, struct stat *st)
+{
+	struct resolved again = *r;
+	struct stat now;
+
+	if (!r->found || dirfd < 0 ||
+	    fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    now.st_ino != r->st.st_ino || (now.st_mode & S_IFMT) != (r->st.st_mode & S_IFMT))
+		return -ESTALE;
+	again.st = now;
+	again.redirect = r->redirect ? strdup(r->redirect) : NULL;
+	if (r->redirect && !again.redirect)
+		return -ENOMEM;
+	return lookup_apply(parent, name, &again, out, st);
 }
 
 int node_getattr(struct node *n, struct stat *st)

@@ -18,6 +18,7 @@ struct resolved {
 	char *redirect;         /* dirs: root-relative lower path, malloc'ed */
 	unsigned int redirect_branch;
 	bool upper_whiteout;    /* branch 0 holds a whiteout for the name */
+	uint64_t union_ino;     /* the xino number when already known, else 0 */
 };
 
 void resolved_free(struct resolved *r);
@@ -33,8 +34,19 @@ int lookup_child(struct node *parent, const char *name, struct node **out, struc
  * listed: the read-only branches between the top one and it held neither
  * the name nor a whiteout for it, and cannot have changed since, so only
  * the top branch (which can) is looked at again before it. */
-int lookup_listed(struct node *parent, const char *name, unsigned int listed, struct node **out,
-		  struct stat *st);
+int lookup_listed(struct node *parent, const char *name, unsigned int listed,
+		  const int *dirfds, struct node **out, struct stat *st);
+/* resolve_child as lookup_listed does it (dirfds: the parent's directory
+ * in each branch, already open, -1 where not; or NULL). */
+int resolve_listed(struct node *parent, const char *name, unsigned int listed,
+		   const int *dirfds, struct resolved *r);
+/* lookup_child for a name resolved earlier (r, from resolve_listed, with
+ * no namespace change since: see dirahead.h): only its attributes are read
+ * again, in dirfd (the parent's directory in r->branch), and r is used only
+ * while the object there is still the one resolved.  -ESTALE when it is
+ * not, or when r cannot be used this way: the caller looks the name up. */
+int lookup_resolved(struct node *parent, const char *name, const struct resolved *r, int dirfd,
+		    struct node **out, struct stat *st);
 
 /* Updates n from a resolution (after lookup, copy-up, create). */
 int node_apply(struct node *n, const struct resolved *r);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "branch.h"
+#include "dirahead.h"
 #include "fuse_loop.h"
 #include "log.h"
 #include "lookup.h"
@@ -203,6 +204,7 @@ static int run(struct union_config *cfg)
 	/* Before anything they use goes: the rings' threads serve requests. */
 	uring_stop();
 	preload_stop();
+	dirahead_stop();
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dirahead.h"
 #include "log.h"
 #include "preload.h"
 #include "xino.h"
@@ -42,6 +43,7 @@ static void node_free(struct node *n)
 {
 	unshare_node(n);
 	drop_dirfds(n);
+	dirahead_free(n->ahead);
 	preload_forget(n);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->copy_lock);

@@ -20,6 +20,7 @@
 
 struct ufile;
 struct preload_map;
+struct dirahead;
 
 struct node {
 	struct node *parent;     /* holds a reference; NULL only for the root */
@@ -70,6 +71,9 @@ struct node {
 	 * windows random reads hit (preload.c), under `lock`. */
 	bool preloaded;
 	struct preload_map *preload_map;
+	/* dir: its listing, prepared ahead of a walk (dirahead.h), under
+	 * `lock`. */
+	struct dirahead *ahead;
 	/* The object's last attributes, kept when its name went away, for an
 	 * fstat() through a descriptor the kernel still has. */
 	struct stat gone_st;

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dirahead.h"
 #include "killpriv.h"
 #include "log.h"
 #include "uring.h"
@@ -70,8 +71,10 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	(void)userdata;
 	if (n > 0 && !pt.offered)
 		note_init_request(buf, n);
-	if (n > 0)
+	if (n > 0) {
 		killpriv_note_request(buf, (size_t)n);
+		dirahead_note_request(buf, (size_t)n);
+	}
 	return n;
 }
 
@@ -140,6 +143,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		init_reply_flags = 0;
 		open_reply_backing_id = 0;
 	}
+	dirahead_note_reply();
 	if (uring_send_reply(iov, count, &sent))
 		return sent;
 	sent = writev(fd, iov, count);

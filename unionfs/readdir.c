@@ -13,37 +13,50 @@
 #include <uthash.h>
 
 #include "dir.h"
+#include "dirahead.h"
+#include "listing.h"
 #include "log.h"
 #include "lookup.h"
 #include "ops.h"
 #include "whiteout.h"
 
-struct listed {
-	char *name;
-	uint64_t ino;        /* 0 until a plain READDIR needs it */
-	unsigned char type;
-	unsigned int branch; /* the topmost branch holding the name */
-	bool visible;        /* false: a whiteout that hides lower branches */
-	UT_hash_handle hh;
-};
+/* Directory fds kept open by listings: a budget well under the open-file
+ * limit, since a program may keep any number of directories open. */
+#define LISTING_FDS_MAX 1024
+static unsigned int listing_fds;
 
-struct listing {
-	struct listed **order; /* visible entries in output order */
-	size_t count, cap;
-	struct listed *seen;   /* every name met so far, by name */
-};
+static bool listing_keep_fd(void)
+{
+	if (__atomic_add_fetch(&listing_fds, 1, __ATOMIC_RELAXED) <= LISTING_FDS_MAX)
+		return true;
+	__atomic_sub_fetch(&listing_fds, 1, __ATOMIC_RELAXED);
+	return false;
+}
 
-static void listing_free(struct listing *l)
+void listing_close_fds(struct listing *l)
+{
+	for (unsigned int b = 0; b < ufs.nbr; b++) {
+		if (l->fds[b] >= 0) {
+			close(l->fds[b]);
+			l->fds[b] = -1;
+			__atomic_sub_fetch(&listing_fds, 1, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+void listing_free(struct listing *l)
 {
 	struct listed *e, *tmp;
 
+	listing_close_fds(l);
 	HASH_ITER(hh, l->seen, e, tmp) {
 		HASH_DEL(l->seen, e);
 		free(e->name);
 		free(e);
 	}
 	free(l->order);
-	memset(l, 0, sizeof(*l));
+	l->order = NULL;
+	l->count = l->cap = 0;
 }
 
 static int listing_push(struct listing *l, struct listed *e)
@@ -180,16 +193,26 @@ static int list_branch(struct listing *l, struct node *dir, unsigned int b)
 	}
 	if (!err && n < 0)
 		err = -errno;
-	close(fd);
+	if (!err && listing_keep_fd())
+		l->fds[b] = fd;
+	else
+		close(fd);
 	return err;
 }
 
-static int build_listing(struct node *dir, struct listing *l)
+void listing_init(struct listing *l)
+{
+	memset(l, 0, sizeof(*l));
+	for (unsigned int b = 0; b < UNION_MAX_BRANCHES; b++)
+		l->fds[b] = -1;
+}
+
+int listing_build(struct node *dir, struct listing *l)
 {
 	uint64_t mask = __atomic_load_n(&dir->dir_branches, __ATOMIC_RELAXED);
 	int err = 0;
 
-	memset(l, 0, sizeof(*l));
+	listing_init(l);
 	for (unsigned int b = 0; b < ufs.nbr && !err; b++)
 		if (mask & (1ULL << b))
 			err = list_branch(l, dir, b);
@@ -201,7 +224,7 @@ static int build_listing(struct node *dir, struct listing *l)
 int merged_dir_empty(struct node *n, bool *empty)
 {
 	struct listing l;
-	int err = build_listing(n, &l);
+	int err = listing_build(n, &l);
 
 	if (err)
 		return err;
@@ -214,8 +237,19 @@ struct udir {
 	struct node *node;      /* holds a reference */
 	bool built;
 	struct listing list;
+	/* When the listing was prepared ahead (dirahead.h): the resolution
+	 * of each entry of list.order, else NULL. */
+	struct resolved *ahead;
 	uint64_t self_ino, parent_ino;
 };
+
+static void udir_forget_listing(struct udir *d)
+{
+	dirahead_free_entries(d->ahead, d->list.count);
+	d->ahead = NULL;
+	listing_free(&d->list);
+	d->built = false;
+}
 
 void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -228,6 +262,7 @@ void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	d->node = n;
 	node_ref(n);
+	listing_init(&d->list);
 	fi->fh = (uintptr_t)d;
 	/* Every change to a directory passes through the kernel's own
 	 * operations, which drop its cached listing: caching is exact. */
@@ -241,13 +276,21 @@ void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static int udir_build(struct udir *d)
 {
 	struct node *n = d->node;
+	struct dirahead *a;
 	int err;
 
 	if (d->built)
 		return 0;
-	err = build_listing(n, &d->list);
-	if (err)
-		return err;
+	a = dirahead_take(n);
+	if (a) {
+		d->list = a->list;
+		d->ahead = a->ent;
+		free(a);
+	} else {
+		err = listing_build(n, &d->list);
+		if (err)
+			return err;
+	}
 	d->self_ino = n->ino;
 	pthread_rwlock_rdlock(&ufs.tree_lock);
 	d->parent_ino = n->parent ? n->parent->ino : n->ino;
@@ -261,9 +304,25 @@ static int udir_build(struct udir *d)
  * be looked up goes out without them; one gone since the listing was built
  * is left out (nothing written, *err 0), and one whose inode number cannot
  * be had stops the listing (*err set). */
+/* The name looked up from its resolution prepared ahead (ahead), when that
+ * still holds. */
+static int lookup_ahead(struct udir *d, const char *name, const struct resolved *ahead,
+			struct node **n, struct stat *st)
+{
+	int dirfd = d->list.fds[ahead->branch], err;
+	bool owned = false;
+
+	if (dirfd < 0)
+		dirfd = node_dir_fd(d->node, ahead->branch, &owned);
+	err = lookup_resolved(d->node, name, ahead, dirfd, n, st);
+	node_dir_fd_done(dirfd, owned);
+	return err;
+}
+
 static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, const char *name,
-		       struct listed *listed, const struct stat *dirent_st, off_t next,
-		       struct node **looked, bool *skip, int *err)
+		       struct listed *listed, const struct resolved *ahead,
+		       const struct stat *dirent_st, off_t next, struct node **looked, bool *skip,
+		       int *err)
 {
 	struct fuse_entry_param e = { .attr = *dirent_st };
 	struct node *n = NULL;
@@ -272,7 +331,8 @@ static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, con
 
 	*looked = NULL;
 	*skip = false;
-	if (listed && lookup_listed(d->node, name, listed->branch, &n, &st) == 0) {
+	if (listed && ((ahead && ahead->found && lookup_ahead(d, name, ahead, &n, &st) == 0) ||
+		       lookup_listed(d->node, name, listed->branch, d->list.fds, &n, &st) == 0)) {
 		entry_param(n, &st, &e);
 	} else if (listed && !(e.attr.st_ino = entry_ino(d->node, listed))) {
 		*skip = true;
@@ -280,11 +340,28 @@ static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, con
 		return 0;
 	}
 	len = fuse_add_direntry_plus(req, p, left, name, &e, next);
-	if (len > left && n)
+	if (len > left && n) {
 		node_unref(n); /* did not fit: the kernel never sees it */
-	else
+	} else {
 		*looked = n;
+	}
 	return len;
+}
+
+/* A walk lists these next: prepare them (dirahead.h).  Before the reply,
+ * while the references in looked are still ours. */
+static void want_subdirs(struct node **looked, size_t nlooked)
+{
+	struct node **dirs = malloc(nlooked * sizeof(*dirs) + 1);
+	size_t ndirs = 0;
+
+	if (!dirs)
+		return;
+	for (size_t i = 0; i < nlooked; i++)
+		if (S_ISDIR(__atomic_load_n(&looked[i]->type, __ATOMIC_RELAXED)))
+			dirs[ndirs++] = looked[i];
+	dirahead_want(dirs, ndirs);
+	free(dirs);
 }
 
 /* Offsets: 1 = after ".", 2 = after "..", 2 + i = after list entry i. */
@@ -297,10 +374,8 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 
 	/* Reading from 0 again is a rewinddir(): POSIX wants the names as
 	 * they are now, not the snapshot of the first pass. */
-	if (off == 0 && d->built) {
-		listing_free(&d->list);
-		d->built = false;
-	}
+	if (off == 0 && d->built)
+		udir_forget_listing(d);
 	err = udir_build(d);
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -339,8 +414,8 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 		if (plus) {
 			bool skip;
 
-			len = add_plus(req, d, p, left, name, e, &st, (off_t)(i + 1),
-				       &looked[nlooked], &skip, &err);
+			len = add_plus(req, d, p, left, name, e, d->ahead && e ? &d->ahead[i - 2] : NULL,
+				       &st, (off_t)(i + 1), &looked[nlooked], &skip, &err);
 			if (err)
 				break;
 			if (skip)
@@ -355,6 +430,12 @@ static void reply_listing(fuse_req_t req, struct udir *d, size_t size, off_t off
 		p += len;
 		left -= len;
 	}
+	if (plus)
+		want_subdirs(looked, nlooked);
+	/* The names are all out: no lookup in the directory needs its fds
+	 * now (a later READDIR or rewind opens what it needs). */
+	if (!err && left == size)
+		listing_close_fds(&d->list);
 	/* An empty reply would read as the end of the directory: an error
 	 * with nothing before it is the answer, and one after some entries
 	 * comes again with the next request, which starts there. */
@@ -386,7 +467,7 @@ void ufs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct udir *d = (struct udir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	listing_free(&d->list);
+	udir_forget_listing(d);
 	node_unref(d->node);
 	free(d);
 	fuse_reply_err(req, 0);

@@ -15,6 +15,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "dirahead.h"
 #include "killpriv.h"
 #include "log.h"
 #include "passthrough.h"
@@ -347,7 +348,9 @@ static void serve_in_pool(void *arg)
 {
 	struct ring_ent *e = arg;
 
-	killpriv_note_request(e->request.mem, e->request.size); /* per thread */
+	/* Per thread. */
+	killpriv_note_request(e->request.mem, e->request.size);
+	dirahead_note_request(e->request.mem, e->request.size);
 	fuse_session_process_buf(U.se, &e->request);
 	if (!__atomic_load_n(&e->replied, __ATOMIC_ACQUIRE)) {
 		log_warn("io_uring: no reply to opcode %u",
@@ -383,6 +386,7 @@ static void serve_request(struct ring_ent *e)
 	memcpy(start, in, sizeof(*in));
 	e->request = (struct fuse_buf){ .mem = start, .size = in->len };
 	killpriv_note_request(start, e->request.size);
+	dirahead_note_request(start, e->request.size);
 	if (!e->q->served) {
 		e->q->served = true;
 		log_debug("io_uring ring %u: first request, opcode %u", e->q->qid, in->opcode);

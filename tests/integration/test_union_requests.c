@@ -485,3 +485,93 @@ HTEST(requests, a_waiting_copy_up_holds_up_no_other_request)
 	free(upper);
 	umount_traced(d);
 }
+
+/* "dirahead: N listings prepared, M used, S stale", which the daemon logs
+ * with -d when it stops (dirahead.h). */
+static void dirahead_counts(long *prepared, long *used, long *stale)
+{
+	char *text = slurp(logpath);
+	const char *line = text ? strstr(text, "dirahead: ") : NULL;
+	*prepared = *used = *stale = -1;
+	cr_assert(line, "no dirahead line in the log");
+	cr_assert_eq(sscanf(line, "dirahead: %ld listings prepared, %ld used, %ld stale", prepared,
+			    used, stale), 3, "dirahead line: %.80s", line);
+	free(text);
+}
+
+static bool listing_has(const char *dir, const char *name)
+{
+	return sh("ls -a %s | grep -qx '%s'", dir, name) == 0;
+}
+
+/* A walk's next listings are prepared ahead (dirahead.h) and used: list a
+ * directory, give the idle CPU time to prepare its subdirectories, then
+ * list them; the names and attributes are those of the lower layer. */
+HTEST(requests, subdirectory_listings_are_prepared_ahead_and_used)
+{
+	for (int d = 0; d < 4; d++)
+		for (int f = 0; f < 20; f++)
+			mk_file(LO(0, pf("top/d%d/f%02d", d, f)), "x", 0640 + (f % 8));
+	pid_t daemon = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	cr_assert_eq(sh("ls -l %s >/dev/null", MN("top")), 0);
+	msleep(300);
+	for (int d = 0; d < 4; d++) {
+		char *dir = MN(pf("top/d%d", d));
+		for (int f = 0; f < 20; f++) {
+			struct stat st;
+			assert_ok(lstat(pf("%s/f%02d", dir, f), &st));
+			cr_assert_eq(st.st_mode & 07777, (mode_t)(0640 + (f % 8)), "%s/f%02d", dir, f);
+		}
+		cr_assert_eq(sh("ls %s | wc -l | grep -qx 20", dir), 0, "%s: not 20 names", dir);
+	}
+	umount_traced(daemon);
+	long prepared, used, stale;
+	dirahead_counts(&prepared, &used, &stale);
+	cr_assert_geq(used, 1, "prepared %ld, used %ld, stale %ld", prepared, used, stale);
+}
+
+/* A listing prepared ahead is never used once the union has changed:
+ * every kind of change made through the mount after the preparation shows
+ * in the listing that follows.  Each kind gets a parent of its own, listed
+ * just before the change, so its listing is prepared after every earlier
+ * change, and the log shows that prepared listings were dropped as stale,
+ * so the changes did meet them. */
+HTEST(requests, listings_prepared_ahead_show_every_later_change)
+{
+	const char *kinds[] = { "create", "unlink", "rename", "mkdir", "rmdir", "symlink",
+				"copy-up" };
+	enum { KINDS = sizeof(kinds) / sizeof(kinds[0]) };
+	for (int k = 0; k < KINDS; k++) {
+		mk_file(LO(0, pf("p%d/d/old", k)), "x", 0644);
+		mk_file(LO(0, pf("p%d/d/keep", k)), "x", 0644);
+		mk_file(LO(0, pf("p%d/d/gone/x", k)), "x", 0644);
+	}
+	mk_file(LO(0, "elsewhere/moved"), "x", 0644);
+	pid_t daemon = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	for (int k = 0; k < KINDS; k++) {
+		char *dir = MN(pf("p%d/d", k));
+		/* Prepares d's listing. */
+		cr_assert_eq(sh("ls %s >/dev/null", MN(pf("p%d", k))), 0);
+		msleep(200);
+		switch (k) {
+		case 0: mk_file(pf("%s/new", dir), "n", 0600); break;
+		case 1: assert_ok(unlink(pf("%s/old", dir))); break;
+		case 2: assert_ok(rename(MN("elsewhere/moved"), pf("%s/new", dir))); break;
+		case 3: assert_ok(mkdir(pf("%s/new", dir), 0755)); break;
+		case 4: assert_ok(unlink(pf("%s/gone/x", dir))); assert_ok(rmdir(pf("%s/gone", dir))); break;
+		case 5: assert_ok(symlink("old", pf("%s/new", dir))); break;
+		case 6: assert_ok(chmod(pf("%s/old", dir), 0600)); break;
+		}
+		bool ok = k == 1 ? !listing_has(dir, "old")
+			: k == 4 ? !listing_has(dir, "gone")
+			: k == 6 ? sh("ls -l %s | grep -q '^-rw------- .* old$'", dir) == 0
+			: listing_has(dir, "new");
+		cr_assert(ok, "%s in %s is not in its listing", kinds[k], dir);
+		cr_assert(listing_has(dir, "keep"), "%s: keep is missing", dir);
+	}
+	umount_traced(daemon);
+	long prepared, used, stale;
+	dirahead_counts(&prepared, &used, &stale);
+	cr_assert_geq(stale, KINDS, "prepared %ld, used %ld, stale %ld: the changes met no "
+		      "prepared listing, so this test shows nothing", prepared, used, stale);
+}
