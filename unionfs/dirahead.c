@@ -265,6 +265,9 @@ void dirahead_want(struct node *const *dirs, size_t count)
 	struct node *dropped[WANT_MAX];
 	size_t ndropped = 0;
 
+	/* Only WANT_MAX fit, and the first are wanted first. */
+	if (count > WANT_MAX)
+		count = WANT_MAX;
 	if (!count)
 		return;
 	pthread_mutex_lock(&A.lock);

@@ -313,27 +313,6 @@ void node_fill_stat(const struct node *n, struct stat *st)
 /* The node table part of a lookup, from the name's resolution r (which
  * it frees). */
 static int lookup_apply(struct node *parent, const char *name, struct resolved *r,
-			struct node **out, struct stat *st);
-
-static int lookup_from(struct node *parent, const char *name, unsigned int first,
-		       const int *dirfds, struct node **out, struct stat *st)
-{
-	struct resolved r;
-	int err;
-
-	if (wh_is_meta_name(name))
-		return -ENOENT;
-	err = resolve_child_from(parent, name, first, dirfds, &r);
-	if (err)
-		return err;
-	if (!r.found) {
-		resolved_free(&r);
-		return -ENOENT;
-	}
-	return lookup_apply(parent, name, &r, out, st);
-}
-
-static int lookup_apply(struct node *parent, const char *name, struct resolved *r,
 			struct node **out, struct stat *st)
 {
 	struct node *n;
@@ -370,6 +349,24 @@ static int lookup_apply(struct node *parent, const char *name, struct resolved *
 	}
 	resolved_free(r);
 	return err;
+}
+
+static int lookup_from(struct node *parent, const char *name, unsigned int first,
+		       const int *dirfds, struct node **out, struct stat *st)
+{
+	struct resolved r;
+	int err;
+
+	if (wh_is_meta_name(name))
+		return -ENOENT;
+	err = resolve_child_from(parent, name, first, dirfds, &r);
+	if (err)
+		return err;
+	if (!r.found) {
+		resolved_free(&r);
+		return -ENOENT;
+	}
+	return lookup_apply(parent, name, &r, out, st);
 }
 
 int lookup_child(struct node *parent, const char *name, struct node **out, struct stat *st)

@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -574,4 +576,35 @@ HTEST(requests, listings_prepared_ahead_show_every_later_change)
 	dirahead_counts(&prepared, &used, &stale);
 	cr_assert_geq(stale, KINDS, "prepared %ld, used %ld, stale %ld: the changes met no "
 		      "prepared listing, so this test shows nothing", prepared, used, stale);
+}
+
+/* One READDIRPLUS reply may name thousands of subdirectories (the kernel
+ * sizes it by the reader's getdents buffer, up to 1 MiB), more than the
+ * read-ahead queue holds: the listing is whole and the daemon lives on. */
+HTEST(requests, one_reply_naming_thousands_of_subdirectories)
+{
+	enum { DIRS = 3000 };
+	for (int i = 0; i < DIRS; i++)
+		mk_file(LO(0, pf("wide/subdirectory-%04d/f", i)), "x", 0644);
+	pid_t daemon = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	size_t size = 1 << 20;
+	char *buf = malloc(size);
+	int fd = open(MN("wide"), O_RDONLY | O_DIRECTORY);
+	cr_assert(buf && fd >= 0);
+	long n, entries = 0, largest = 0;
+	while ((n = syscall(SYS_getdents64, fd, buf, size)) > 0) {
+		long here = 0;
+		for (long off = 0; off < n; here++)
+			off += ((struct dirent64 *)(buf + off))->d_reclen;
+		entries += here;
+		largest = here > largest ? here : largest;
+	}
+	cr_assert_eq(n, 0, "getdents64: %s", strerror(errno));
+	close(fd);
+	free(buf);
+	cr_assert_eq(entries, DIRS + 2, "%ld entries", entries);
+	struct stat st;
+	assert_ok(stat(MN("wide/subdirectory-2999/f"), &st));
+	umount_traced(daemon);
+	cr_log_info("largest getdents64: %ld entries", largest);
 }
