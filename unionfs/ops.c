@@ -1,4 +1,5 @@
-/* The request table and the requests that manage the inode table itself. */
+/* The request table, the requests that manage the inode table itself, and
+ * which requests may take long. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
