@@ -245,10 +245,12 @@ bool uring_send_reply(const struct iovec *iov, int count, ssize_t *sent)
 		len += iov[i].iov_len;
 	}
 	fill_reply(e, error, len);
-	if (e == serving)
+	if (e == serving) {
 		queue_commit(e);
-	else
+	} else {
 		hand_back(e);
+		pool_serving = NULL; /* e is the ring thread's again */
+	}
 	*sent = error == h->error ? (ssize_t)(sizeof(*h) + len) : -1;
 	if (*sent < 0)
 		errno = EIO;
@@ -352,11 +354,14 @@ static void serve_in_pool(void *arg)
 	killpriv_note_request(e->request.mem, e->request.size);
 	dirahead_note_request(e->request.mem, e->request.size);
 	fuse_session_process_buf(U.se, &e->request);
-	if (!__atomic_load_n(&e->replied, __ATOMIC_ACQUIRE)) {
+	/* Once replied to, e may already carry the ring's next request:
+	 * only pool_serving, cleared by the reply, tells. */
+	if (pool_serving == e) {
 		log_warn("io_uring: no reply to opcode %u",
 			 ((struct fuse_in_header *)e->request.mem)->opcode);
 		fill_reply(e, -ENOSYS, 0);
 		hand_back(e);
+		pool_serving = NULL;
 	}
 }
 
