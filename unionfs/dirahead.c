@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ops.h"
 #include "ufs.h"
 
 /* Subdirectories waiting: a stack, so that the first subdirectory of the
@@ -66,8 +67,7 @@ static bool changes_names(const struct fuse_in_header *h, size_t len)
 		const struct fuse_open_in *o = (const void *)(h + 1);
 
 		/* For writing: a copy-up.  Unknown flags: say yes. */
-		return len < sizeof(*h) + sizeof(*o) || (o->flags & O_ACCMODE) != O_RDONLY ||
-		       (o->flags & O_TRUNC);
+		return len < sizeof(*h) + sizeof(*o) || open_wants_write((int)o->flags);
 	}
 	default:
 		return false;

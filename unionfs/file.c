@@ -229,18 +229,13 @@ static bool only_open_handle(struct ufile *f)
 	return only;
 }
 
-static bool wants_write(int flags)
-{
-	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-}
-
 void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *n = req_node(ino);
 	struct stat st;
 	int fd, err;
 
-	if (wants_write(fi->flags)) {
+	if (open_wants_write(fi->flags)) {
 		if (!ufs.writable) {
 			fuse_reply_err(req, EROFS);
 			return;
@@ -283,7 +278,7 @@ void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* The only handle: no READ of another one can be waiting on a page
 	 * the store needs (it would hold this request until answered). */
-	if (!file_is_passthrough(fi) && fi->keep_cache && !wants_write(fi->flags) &&
+	if (!file_is_passthrough(fi) && fi->keep_cache && !open_wants_write(fi->flags) &&
 	    !(fi->flags & O_DIRECT) && only_open_handle(ufile(fi)))
 		preload_small_file(n, fd);
 	/* Interrupted: the kernel will not release what it never got. */

@@ -124,7 +124,7 @@ bool ops_may_block(const void *request, size_t len)
 		const struct fuse_open_in *o = arg;
 
 		/* O_TRUNC copies up no data. */
-		return arglen >= sizeof(*o) && (o->flags & O_ACCMODE) != O_RDONLY &&
+		return arglen >= sizeof(*o) && open_wants_write((int)o->flags) &&
 		       !(o->flags & O_TRUNC) && copy_up_copies_data(req_node(in->nodeid));
 	}
 	case FUSE_SETATTR:

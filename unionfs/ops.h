@@ -4,6 +4,9 @@
 #ifndef STRATA_UNIONFS_OPS_H
 #define STRATA_UNIONFS_OPS_H
 
+#include <fcntl.h>
+#include <stdbool.h>
+
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
@@ -25,6 +28,13 @@ extern const struct fuse_lowlevel_ops ufs_ops;
 static inline double attr_timeout(const struct stat *st)
 {
 	return (!S_ISDIR(st->st_mode) && st->st_nlink > 1) ? 0.0 : UFS_TIMEOUT;
+}
+
+/* Whether an open with these flags writes the file, so copies it up
+ * first: with its data, unless O_TRUNC makes that moot. */
+static inline bool open_wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
 static inline struct node *req_node(fuse_ino_t ino)

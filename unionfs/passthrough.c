@@ -20,7 +20,6 @@
 #define PT_FUSE_INIT_EXT (1ULL << 30)
 #define PT_FUSE_PASSTHROUGH (1ULL << 37)
 #define PT_FOPEN_PASSTHROUGH (1U << 7)
-#define PT_FUSE_OVER_IO_URING (1ULL << 41)
 
 struct pt_backing_map {
 	int32_t fd;
@@ -71,11 +70,15 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	(void)userdata;
 	if (n > 0 && !pt.offered)
 		note_init_request(buf, n);
-	if (n > 0) {
-		killpriv_note_request(buf, (size_t)n);
-		dirahead_note_request(buf, (size_t)n);
-	}
+	if (n > 0)
+		pt_note_request(buf, (size_t)n);
 	return n;
+}
+
+void pt_note_request(const void *buf, size_t len)
+{
+	killpriv_note_request(buf, len);
+	dirahead_note_request(buf, len);
 }
 
 static void patch_init_reply(struct iovec *iov, int count, uint64_t flags)
@@ -148,7 +151,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		return sent;
 	sent = writev(fd, iov, count);
 	/* The kernel takes ring registrations once it has the INIT reply. */
-	if (init_reply && sent > 0 && pt_init_granted(PT_FUSE_OVER_IO_URING))
+	if (init_reply && sent > 0)
 		uring_start(pt.se, max_payload(iov, count));
 	return sent;
 }

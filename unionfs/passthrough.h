@@ -29,6 +29,10 @@ int pt_install(struct fuse_session *se, bool may_pass_through);
  * 32-63) to the INIT reply, if the kernel offered it (pt_init_offered()).
  * pt_init_granted() says afterwards whether the reply carried it. */
 bool pt_init_offered(uint64_t flag);
+/* What the I/O layer notes of each request, on the thread that serves it,
+ * for its reply (killpriv.h, dirahead.h); requests that do not come
+ * through its read (io_uring rings) are noted here by whoever takes them. */
+void pt_note_request(const void *buf, size_t len);
 bool pt_init_add(uint64_t flag);
 bool pt_init_granted(uint64_t flag);
 

@@ -15,8 +15,6 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "dirahead.h"
-#include "killpriv.h"
 #include "log.h"
 #include "passthrough.h"
 #include "ufs.h"
@@ -350,9 +348,7 @@ static void serve_in_pool(void *arg)
 {
 	struct ring_ent *e = arg;
 
-	/* Per thread. */
-	killpriv_note_request(e->request.mem, e->request.size);
-	dirahead_note_request(e->request.mem, e->request.size);
+	pt_note_request(e->request.mem, e->request.size); /* per thread */
 	fuse_session_process_buf(U.se, &e->request);
 	/* Once replied to, e may already carry the ring's next request:
 	 * only pool_serving, cleared by the reply, tells. */
@@ -390,8 +386,7 @@ static void serve_request(struct ring_ent *e)
 	memcpy(start + sizeof(*in), e->hdr->op_in, arg);
 	memcpy(start, in, sizeof(*in));
 	e->request = (struct fuse_buf){ .mem = start, .size = in->len };
-	killpriv_note_request(start, e->request.size);
-	dirahead_note_request(start, e->request.size);
+	pt_note_request(start, e->request.size);
 	if (!e->q->served) {
 		e->q->served = true;
 		log_debug("io_uring ring %u: first request, opcode %u", e->q->qid, in->opcode);
@@ -586,7 +581,7 @@ void uring_start(struct fuse_session *se, size_t max_payload)
 	struct ring_queue *first = &U.queues[0];
 	int ret;
 
-	if (!U.nqueues)
+	if (!U.nqueues || !pt_init_granted(UR_FUSE_OVER_IO_URING))
 		return;
 	U.se = se;
 	U.payload_size = max_payload < FUSE_MIN_READ_BUFFER ? FUSE_MIN_READ_BUFFER : max_payload;

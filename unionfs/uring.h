@@ -35,8 +35,8 @@
  * spliced into /dev/fuse.  A ring that cannot be made leaves /dev/fuse. */
 void uring_negotiate(struct fuse_conn_info *conn);
 
-/* From the I/O layer, once the INIT reply that asked for io_uring has been
- * written: registers the rings' entries and serves them.  max_payload is
+/* From the I/O layer, once the INIT reply has been written: when it asked
+ * for io_uring, registers the rings' entries and serves them.  max_payload is
  * the largest request or reply body the kernel may send (max(max_write,
  * max_pages pages)).  The kernel holds every request until all rings are
  * registered, so if one cannot be, the daemon stops (SIGTERM). */
