@@ -338,6 +338,7 @@ int branches_setup(struct union_config *cfg, char *err, size_t errlen)
 	ufs.wh_format = cfg->whiteout;
 	ufs.redirect_dir = cfg->redirect_dir;
 	ufs.uid = geteuid();
+	ufs.gid = getegid();
 	ufs.ovl_xattr = (cfg->userxattr || ufs.uid != 0) ? "user.overlay." : "trusted.overlay.";
 	if (ufs.br[0].perm == BR_RW) {
 		if (lock_dir(ufs.br[0].path, &ufs.lock_fds[0], err, errlen) < 0)

@@ -144,6 +144,10 @@ static void set_owner(fuse_req_t req, int dirfd, const char *name, int parentfd)
 	gid_t gid = ctx->gid;
 	mode_t setid;
 
+	/* Built in place for a caller with the daemon's ids: the upper
+	 * filesystem gave it those, and a set-gid parent's group and bit. */
+	if (dirfd == parentfd && ctx->uid == ufs.uid && ctx->gid == ufs.gid)
+		return;
 	if (fstat(parentfd, &parent) < 0 || fstatat(dirfd, name, &obj, AT_SYMLINK_NOFOLLOW) < 0) {
 		log_debug("stat of new '%s': %s", name, errno_name(errno));
 		return;
@@ -266,7 +270,7 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 {
 	struct resolved r;
 	struct default_acl dacl;
-	bool hidden_below = false;
+	bool hidden_below = false, owned;
 	int dirfd, err = check_new_name(parent, name);
 
 	o->fd = -1;
@@ -281,7 +285,7 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 	err = copy_up(parent, COPY_DATA);
 	if (err)
 		return err;
-	dirfd = node_open_dir(parent, 0, 0);
+	dirfd = node_dir_fd(parent, 0, &owned);
 	if (dirfd < 0)
 		return dirfd;
 	err = apply_umask(req, dirfd, o, &dacl);
@@ -296,7 +300,7 @@ static int create_entry(fuse_req_t req, struct node *parent, const char *name,
 		if (!err && (o->mode & S_IFMT) != 0)
 			set_owner(req, dirfd, name, dirfd);
 	}
-	close(dirfd);
+	node_dir_fd_done(dirfd, owned);
 	if (!err)
 		err = lookup_child(parent, name, out, st);
 	if (err && o->fd >= 0) {

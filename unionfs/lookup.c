@@ -164,7 +164,8 @@ enum step { STEP_CONTINUE, STEP_STOP };
 /* Examines the name in one branch; updates r.  dirfds: the parent's
  * directory in each branch, already open (-1: not), or NULL. */
 static int resolve_in_branch(struct node *parent, unsigned int b, const char *name,
-			     const int *dirfds, struct resolved *r, enum step *next)
+			     const int *dirfds, bool aufs_wh_matters, struct resolved *r,
+			     enum step *next)
 {
 	const struct branch *br = &ufs.br[b];
 	const char *leaf = NULL;
@@ -184,7 +185,7 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 			node_dir_fd_done(dirfd, owned);
 			return -err;
 		}
-		if (br->honour_wh && wh_aufs_exists(dirfd, leaf)) {
+		if (br->honour_wh && aufs_wh_matters && wh_aufs_exists(dirfd, leaf)) {
 			r->upper_whiteout |= b == 0;
 			*next = STEP_STOP;
 		}
@@ -226,9 +227,13 @@ static int resolve_in_branch(struct node *parent, unsigned int b, const char *na
 	return 0;
 }
 
-/* resolve_child() without branches 1 .. first-1 (see lookup_listed). */
+/* resolve_child() without branches 1 .. first-1 (see lookup_listed).
+ * want_upper_whiteout: r->upper_whiteout must be set (a name to create);
+ * otherwise an aufs whiteout is looked for only where it could hide a
+ * branch still to be searched, which saves a failed stat in every
+ * lookup of a missing name. */
 static int resolve_child_from(struct node *parent, const char *name, unsigned int first,
-			      const int *dirfds, struct resolved *r)
+			      const int *dirfds, bool want_upper_whiteout, struct resolved *r)
 {
 	uint64_t mask = __atomic_load_n(&parent->dir_branches, __ATOMIC_RELAXED);
 
@@ -242,7 +247,10 @@ static int resolve_child_from(struct node *parent, const char *name, unsigned in
 		/* Below a redirect the parent's branches no longer matter. */
 		if (!r->redirect && !(mask & (1ULL << b)))
 			continue;
-		err = resolve_in_branch(parent, b, name, dirfds, r, &next);
+		bool more_below = r->redirect || (mask >> b >> 1);
+
+		err = resolve_in_branch(parent, b, name, dirfds,
+					more_below || (b == 0 && want_upper_whiteout), r, &next);
 		if (err) {
 			resolved_free(r);
 			return err;
@@ -255,13 +263,13 @@ static int resolve_child_from(struct node *parent, const char *name, unsigned in
 
 int resolve_child(struct node *parent, const char *name, struct resolved *r)
 {
-	return resolve_child_from(parent, name, 0, NULL, r);
+	return resolve_child_from(parent, name, 0, NULL, true, r);
 }
 
 int resolve_listed(struct node *parent, const char *name, unsigned int listed,
 		   const int *dirfds, struct resolved *r)
 {
-	return resolve_child_from(parent, name, listed, dirfds, r);
+	return resolve_child_from(parent, name, listed, dirfds, false, r);
 }
 
 int node_apply(struct node *n, const struct resolved *r)
@@ -359,7 +367,7 @@ static int lookup_from(struct node *parent, const char *name, unsigned int first
 
 	if (wh_is_meta_name(name))
 		return -ENOENT;
-	err = resolve_child_from(parent, name, first, dirfds, &r);
+	err = resolve_child_from(parent, name, first, dirfds, false, &r);
 	if (err)
 		return err;
 	if (!r.found) {

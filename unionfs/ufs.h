@@ -41,6 +41,7 @@ struct ufs {
 	bool redirect_dir;
 	struct fuse_session *se;
 	uid_t uid;              /* daemon's euid: copy-up chowns only if root */
+	gid_t gid;              /* daemon's egid */
 	/* The kernel sends modes without the caller's umask (FUSE_DONT_MASK):
 	 * the daemon applies it, unless a default ACL decides instead. */
 	bool dont_mask;

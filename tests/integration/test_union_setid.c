@@ -158,3 +158,76 @@ HTEST(setid, write_drops_file_capability_through_the_daemon)
 {
 	check_write_drops_capability("passthrough=off");
 }
+
+/* New objects in a set-group-ID directory take its group, and new
+ * directories its bit, as the upper filesystem gives them: for root,
+ * for another user, and for a name that replaces a whiteout (built in
+ * the work directory, which is not set-group-ID). */
+static void assert_owner(const char *path, uid_t uid, gid_t gid, bool setgid)
+{
+	struct stat st;
+
+	assert_ok(lstat(path, &st));
+	cr_assert(st.st_uid == uid && st.st_gid == gid, "%s: owner %u:%u, want %u:%u", path,
+		  st.st_uid, st.st_gid, uid, gid);
+	cr_assert_eq(!!(st.st_mode & S_ISGID), setgid, "%s: mode %04o", path,
+		     st.st_mode & 07777);
+}
+
+static int create_as_user(void *arg)
+{
+	const char *dir = arg;
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/userfile", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	UCHECK(fd >= 0, "create %s", path);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/userdir", dir);
+	UCHECK(mkdir(path, 0755) == 0, "mkdir %s", path);
+	return 0;
+}
+
+UTEST(setid, new_objects_take_a_setgid_directorys_group)
+{
+	const gid_t group = 4321;
+	char msg[512] = "";
+	uid_t uid;
+	gid_t gid;
+	int fd;
+
+	mk_dir(LO(0, "g"), 0777);
+	mk_file(LO(0, "g/gone"), "lower\n", 0644);
+	mk_dir(LO(0, "g/gonedir"), 0755);
+	assert_ok(chown(LO(0, "g"), 0, group));
+	assert_ok(chmod(LO(0, "g"), 02777));
+	h_mount(fmt, 1, NULL);
+	assert_ok(unlink(MN("g/gone")));
+	assert_ok(rmdir(MN("g/gonedir")));
+
+	fd = open(MN("g/file"), O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert(fd >= 0, "create: %s", strerror(errno));
+	close(fd);
+	assert_ok(mkdir(MN("g/dir"), 0755));
+	fd = open(MN("g/gone"), O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert(fd >= 0, "create over a whiteout: %s", strerror(errno));
+	close(fd);
+	assert_ok(mkdir(MN("g/gonedir"), 0755));
+	make_user(&uid, &gid);
+	cr_assert_eq(as_user(uid, gid, create_as_user, MN("g"), msg, sizeof(msg)), 0, "%s", msg);
+
+	const struct {
+		const char *name;
+		uid_t uid;
+		bool setgid;
+	} want[] = {
+		{ "g/file", 0, false },     { "g/dir", 0, true },
+		{ "g/gone", 0, false },     { "g/gonedir", 0, true },
+		{ "g/userfile", uid, false }, { "g/userdir", uid, true },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_owner(MN(want[i].name), want[i].uid, group, want[i].setgid);
+		assert_owner(UP(want[i].name), want[i].uid, group, want[i].setgid);
+	}
+}
