@@ -392,7 +392,7 @@ void ufs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fuse_reply_err(req, -err);
 		return;
 	}
-	err = file_attach(fi, n, o.fd, fi->flags);
+	err = file_attach(fi, n, o.fd, 0, fi->flags);
 	if (err) {
 		close(o.fd);
 		node_unref(n);

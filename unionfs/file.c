@@ -7,7 +7,15 @@
  * is passed through: the upper one, or any copy in a union nothing can be
  * written to.  A lower file opened in a writable union goes through the
  * daemon, because its copy-up must reach the handles already open, which a
- * kernel passthrough file could never be re-pointed at. */
+ * kernel passthrough file could never be re-pointed at.
+ *
+ * Except to execute it: a container's first commands would otherwise fault
+ * their binaries in through READs, while the lower file's pages are in the
+ * host's page cache already.  Linux refuses to write a running executable
+ * (ETXTBSY), so the kernel itself keeps the data of such a handle from
+ * changing while it runs; other handles the kernel then passes through to
+ * the same lower file, and the daemon refuses writes and truncates with
+ * ETXTBSY until they are all closed (file_begin_change()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -41,10 +49,10 @@ static struct ufile *ufile(struct fuse_file_info *fi)
 	return (struct ufile *)(uintptr_t)fi->fh;
 }
 
-int open_backing(struct node *n, int flags)
+int open_backing(struct node *n, unsigned int b, int flags)
 {
 	struct node_loc loc;
-	int fd, err = node_locate(n, n->branch, &loc);
+	int fd, err = node_locate(n, b, &loc);
 
 	if (err)
 		return err;
@@ -58,9 +66,15 @@ int open_backing(struct node *n, int flags)
 	return fd;
 }
 
+/* FMODE_EXEC in an OPEN's flags: the kernel opens the file to execute it
+ * (asm-generic/fcntl.h). */
+#define OPEN_TO_EXECUTE 040
+
 static bool may_pass_through(const struct ufile *f)
 {
-	return pt_enabled() && S_ISREG(f->node->type) && (f->branch == 0 || !ufs.writable);
+	return pt_enabled() && S_ISREG(f->node->type) &&
+	       (f->branch == 0 || !ufs.writable ||
+		((f->flags & OPEN_TO_EXECUTE) && f->node->changing == 0));
 }
 
 /* Chooses how the kernel does f's I/O, keeping the kernel's rule: while
@@ -73,12 +87,17 @@ static int choose_io(struct ufile *f)
 	int id = 0;
 
 	if (n->pt_opens > 0) {
+		/* Never a writer through to a lower copy (file_begin_change()
+		 * keeps them apart; this is the last line). */
+		if (n->backing_branch != f->branch && (f->flags & O_ACCMODE) != O_RDONLY)
+			return -ETXTBSY;
 		id = n->backing_id;
 	} else if (n->cached_opens == 0 && may_pass_through(f)) {
 		id = pt_backing_open(f->fd);
 		if (id < 0 && id != -ELOOP)
 			log_debug("no passthrough for '%s': %s", n->name, errno_name(-id));
 		n->backing_id = id > 0 ? id : 0;
+		n->backing_branch = (uint8_t)f->branch;
 	}
 	if (id > 0) {
 		f->passthrough = true;
@@ -90,7 +109,27 @@ static int choose_io(struct ufile *f)
 	return 0;
 }
 
-int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
+int file_begin_change(struct node *n)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->pt_opens > 0 && n->backing_branch != 0)
+		err = -ETXTBSY;
+	else
+		n->changing++;
+	pthread_mutex_unlock(&n->lock);
+	return err;
+}
+
+void file_end_change(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	n->changing--;
+	pthread_mutex_unlock(&n->lock);
+}
+
+int file_attach(struct fuse_file_info *fi, struct node *n, int fd, unsigned int branch, int flags)
 {
 	struct ufile *f = calloc(1, sizeof(*f));
 	bool stale;
@@ -101,13 +140,21 @@ int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags)
 	pthread_mutex_init(&f->lock, NULL);
 	f->fd = fd;
 	f->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
-	f->branch = n->branch;
+	f->branch = branch;
 	f->node = n;
 	node_ref(n);
 	pthread_mutex_lock(&n->lock);
 	f->next = n->open_files;
 	n->open_files = f;
 	id = choose_io(f);
+	if (id < 0) {
+		n->open_files = f->next;
+		pthread_mutex_unlock(&n->lock);
+		node_unref(n);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		return id;
+	}
 	stale = !id && n->page_cache_stale;
 	if (stale)
 		n->page_cache_stale = false;
@@ -140,7 +187,7 @@ static int ufile_fd(struct ufile *f)
 		return f->fd;
 	pthread_mutex_lock(&f->lock);
 	if (f->branch != now) {
-		fd = open_backing(f->node, f->flags);
+		fd = open_backing(f->node, now, f->flags);
 		if (fd >= 0) {
 			/* The old fd may be in use by a concurrent read: keep it
 			 * valid by duplicating over it atomically. */
@@ -229,43 +276,62 @@ static bool only_open_handle(struct ufile *f)
 	return only;
 }
 
-void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Before an open that writes: n copied up, and no lower copy passed
+ * through until file_end_change(). */
+static int begin_open_for_change(struct node *n, int flags)
 {
-	struct node *n = req_node(ino);
-	struct stat st;
-	int fd, err;
+	int err;
 
-	if (open_wants_write(fi->flags)) {
-		if (!ufs.writable) {
-			fuse_reply_err(req, EROFS);
-			return;
-		}
-		err = copy_up(n, (fi->flags & O_TRUNC) ? COPY_NO_DATA : COPY_DATA);
-		if (err) {
-			fuse_reply_err(req, -err);
-			return;
-		}
-	}
-	fd = open_backing(n, fi->flags);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
+	if (!ufs.writable)
+		return -EROFS;
+	err = file_begin_change(n);
+	if (err)
+		return err;
+	err = copy_up(n, (flags & O_TRUNC) ? COPY_NO_DATA : COPY_DATA);
+	if (err)
+		file_end_change(n);
+	return err;
+}
+
+/* Opens n's backing file and attaches it to fi; 0 or -errno. */
+static int open_handle(fuse_req_t req, fuse_ino_t ino, struct node *n, struct fuse_file_info *fi)
+{
+	/* The branch the fd is in, which a copy-up may leave behind any time. */
+	unsigned int b = __atomic_load_n(&n->branch, __ATOMIC_ACQUIRE);
+	int fd = open_backing(n, b, fi->flags), err = 0;
+
+	if (fd < 0)
+		return fd;
 	/* O_TRUNC by a caller without CAP_FSETID (killpriv.h). */
-	if (killpriv_requested() && (fi->flags & O_TRUNC) && (err = killpriv_fd(req, ino, fd))) {
-		close(fd);
-		fuse_reply_err(req, -err);
-		return;
-	}
+	if (killpriv_requested() && (fi->flags & O_TRUNC))
+		err = killpriv_fd(req, ino, fd);
 	/* Every change goes through this mount: cached pages stay valid
 	 * (file_attach() drops them when passthrough writes went around). */
 	fi->keep_cache = 1;
-	err = file_attach(fi, n, fd, fi->flags);
-	if (err) {
+	if (!err)
+		err = file_attach(fi, n, fd, b, fi->flags);
+	if (err)
 		close(fd);
+	return err;
+}
+
+void ufs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = req_node(ino);
+	bool change = open_wants_write(fi->flags);
+	struct stat st;
+	int fd, err = change ? begin_open_for_change(n, fi->flags) : 0;
+
+	if (!err) {
+		err = open_handle(req, ino, n, fi);
+		if (change)
+			file_end_change(n);
+	}
+	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
+	fd = ufile(fi)->fd;
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY || !ufs.flush_on_close;
 	/* A hard-linked upper file whose names could not be made one node
 	 * (node_make_shared failed) has a page cache per name: only uncached

@@ -200,8 +200,12 @@ void ufs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 	a.to_set = to_set & ~(FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
 	/* Nothing to change: nothing to copy up either. */
-	if (!err && a.to_set)
+	if (!err && (a.to_set & FUSE_SET_ATTR_SIZE) && !(err = file_begin_change(n))) {
 		err = setattr_apply(n, fi, &a);
+		file_end_change(n);
+	} else if (!err && a.to_set) {
+		err = setattr_apply(n, fi, &a);
+	}
 	if (!err)
 		err = node_getattr(n, &st);
 	if (err)

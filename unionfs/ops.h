@@ -90,14 +90,16 @@ void ufs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 void ufs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 		   struct fuse_file_info *fi);
 void ufs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
-/* Opens n's backing file in its current branch with flags; -errno. */
-int open_backing(struct node *n, int flags);
-/* Attaches an open backing fd to fi (allocating the handle) and chooses how
+/* Opens n's backing file in branch b with flags; -errno. */
+int open_backing(struct node *n, unsigned int b, int flags);
+/* Attaches an fd open in branch to fi (allocating the handle) and chooses how
  * the kernel does its I/O: passed through to fd (keep_cache and direct_io
  * cleared, the reply armed with pt_reply_with()) or through the daemon (a
  * keep_cache the caller asked for is cleared when passthrough writes went
- * around the page cache).  The caller replies, then calls pt_reply_done(). */
-int file_attach(struct fuse_file_info *fi, struct node *n, int fd, int flags);
+ * around the page cache).  -ETXTBSY for a writer while the kernel passes
+ * n through to a lower copy (file_begin_change()).  The caller replies,
+ * then calls pt_reply_done(). */
+int file_attach(struct fuse_file_info *fi, struct node *n, int fd, unsigned int branch, int flags);
 bool file_is_passthrough(const struct fuse_file_info *fi);
 /* Frees what file_attach() made: closes the fd, drops the node. */
 void file_detach(struct fuse_file_info *fi);
@@ -114,6 +116,12 @@ int node_fstat_open(struct node *n, struct stat *st);
 int node_dup_upper_fd(struct node *n);
 /* For setattr on an open handle: its fd when writable, else -1. */
 int file_upper_fd(struct fuse_file_info *fi);
+/* Around an open for writing or a truncate of n, before anything is
+ * changed: -ETXTBSY while handles opened to execute n's lower copy are
+ * passed through to it, since they would go on reading the old data; as
+ * Linux answers a write to a running executable. */
+int file_begin_change(struct node *n);
+void file_end_change(struct node *n);
 
 /* readdir.c */
 void ufs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Reads 4 bytes at 0 through fd, changes them in the backing file directly,
@@ -165,4 +167,117 @@ UTEST(passthrough, shared_mapping_writes_reach_the_upper_file)
 	cr_assert_eq(pread(u, got, 6, 4100), 6);
 	close(u);
 	cr_assert(!memcmp(got, "MAPPED", 6));
+}
+
+/* ---- a lower file opened to execute it ---- */
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	size_t len;
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	cr_assert(in >= 0, "%s: %s", from, strerror(errno));
+	char *data = read_fd_all(in, &len);
+	close(in);
+	cr_assert(data, "reading %s", from);
+	mk_parents(to);
+	mk_filen(to, data, len, mode);
+	free(data);
+}
+
+/* Starts path with argv[1] "30" and waits until it runs path (not the
+ * child before its exec). */
+static pid_t start_running(const char *path)
+{
+	char exe[PATH_MAX], link[64];
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		execl(path, path, "30", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	for (int t = 0; t < 200; t++) {
+		ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0 && (exe[n] = '\0', strcmp(exe, path) == 0))
+			return pid;
+		msleep(10);
+	}
+	cr_assert_fail("%s did not start", path);
+	return -1;
+}
+
+static void stop_running(pid_t pid)
+{
+	int status;
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status), "status %#x: the program did not run", status);
+}
+
+static uint64_t hash_file(const char *path)
+{
+	size_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+	char *data = read_fd_all(fd, &len);
+	close(fd);
+	cr_assert(data);
+	uint64_t h = hash_bytes(data, len);
+	free(data);
+	return h;
+}
+
+/* A lower program is passed through to its lower file while it runs
+ * (docs/unionfs.md, "Executables"): as on any filesystem it cannot be
+ * written meanwhile, and neither can it while a handle opened during the
+ * run stays open, since that handle reads the lower file too.  Once they
+ * are closed, a write copies it up as usual, and the lower file never
+ * changes.  passthrough=off shows the same program through the page
+ * cache, where only the run itself blocks writes. */
+static void check_running_lower_program(enum ufmt fmt, bool passthrough)
+{
+	copy_file("/bin/sleep", LO(0, "bin/prog"), 0755);
+	uint64_t lower = hash_file(LO(0, "bin/prog"));
+	h_mount(fmt, 1, passthrough ? NULL : "passthrough=off");
+	char *prog = MN("bin/prog");
+	pid_t pid = start_running(prog);
+
+	assert_errno(open(prog, O_WRONLY), ETXTBSY);
+	int reader = open(prog, O_RDONLY);
+	cr_assert(reader >= 0, "a read-only open while it runs: %s", strerror(errno));
+	/* A metadata change copies it up under the running program. */
+	assert_ok(chmod(prog, 0700));
+	stop_running(pid);
+
+	if (passthrough) {
+		assert_errno(open(prog, O_WRONLY | O_APPEND), ETXTBSY);
+		assert_errno(truncate(prog, 0), ETXTBSY);
+		assert_errno(open(prog, O_RDONLY | O_TRUNC), ETXTBSY);
+	}
+	cr_assert_eq(hash_file(prog), lower, "the union shows other data");
+	close(reader);
+	int w = open(prog, O_WRONLY | O_APPEND);
+	cr_assert(w >= 0, "a write once the handles are closed: %s", strerror(errno));
+	cr_assert_eq(write(w, "tail", 4), 4);
+	close(w);
+	struct stat st, lst;
+	assert_ok(stat(prog, &st));
+	assert_ok(stat(LO(0, "bin/prog"), &lst));
+	cr_assert_eq(st.st_size, lst.st_size + 4, "size %lld after the append",
+		     (long long)st.st_size);
+	cr_assert_eq(st.st_mode & 07777, 0700);
+	cr_assert_eq(hash_file(LO(0, "bin/prog")), lower, "the lower file changed");
+	cr_assert_eq(lst.st_mode & 07777, 0755, "the lower mode changed");
+	/* It still runs, from the upper copy now. */
+	stop_running(start_running(prog));
+}
+
+UTEST(passthrough, running_lower_program_is_written_only_once_closed)
+{
+	check_running_lower_program(fmt, true);
+}
+
+UTEST(passthrough, running_lower_program_through_the_page_cache)
+{
+	check_running_lower_program(fmt, false);
 }

@@ -214,6 +214,40 @@ HTEST(requests, small_lower_file_is_read_without_read_requests)
 	umount_traced(d);
 }
 
+/* A lower program runs straight from its lower file (passthrough): its
+ * pages are not faulted in through READs.  Read as a file afterwards, the
+ * same bytes come through READs. */
+HTEST(requests, running_a_lower_program_sends_no_read)
+{
+	size_t len;
+	int in = open("/usr/bin/perl", O_RDONLY | O_CLOEXEC);
+	cr_assert(in >= 0, "/usr/bin/perl: %s", strerror(errno));
+	char *data = read_fd_all(in, &len);
+	close(in);
+	cr_assert(data && len > (1 << 20), "/usr/bin/perl is too small to tell");
+	mk_parents(LO(0, "bin/perl"));
+	mk_filen(LO(0, "bin/perl"), data, len, 0755);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	log_mark();
+	pid_t c = fork();
+	cr_assert(c >= 0);
+	if (c == 0) {
+		execl(MN("bin/perl"), "perl", "-e", "exit 7", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	cr_assert_eq(waitpid(c, &status, 0), c);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 7, "perl status %#x", status);
+	cr_assert_geq(requests("OPEN"), 1, "the log shows no OPEN: cannot count");
+	cr_assert_eq(requests("READ"), 0, "running it read the program through READs");
+	char *got = slurp(MN("bin/perl"));
+	cr_assert(got && !memcmp(got, data, len), "the program reads back wrong");
+	cr_assert_geq(requests("READ"), 1, "reading the file sent no READ: cannot tell");
+	free(got);
+	free(data);
+	umount_traced(d);
+}
+
 /* Random reads of a large lower file: once two land in a 256 KiB window,
  * the whole window is stored in the page cache, so most reads are served
  * without a READ, and every byte read is still the file's. */
