@@ -22,6 +22,8 @@
 #define MAX_WINDOWS (1U << 20)
 /* Windows waiting to be stored; beyond, a window is left to READ. */
 #define QUEUE_MAX 64
+/* Small files of a directory stored ahead of a reader, per job. */
+#define AHEAD_FILES 32
 
 enum { WIN_MISSED = 1, WIN_QUEUED = 2 };
 
@@ -32,7 +34,7 @@ struct preload_map {
 
 struct job {
 	struct node *node; /* referenced */
-	int fd;            /* a duplicate, closed with the job */
+	int fd;            /* a duplicate, closed with the job; -1: an ahead job */
 	uint64_t window;
 };
 
@@ -43,6 +45,10 @@ static struct {
 	unsigned int head, count;
 	bool started, stopping;
 	pthread_t thread;
+	/* The directory of the last small file stored at its open.  Only
+	 * compared, never followed: a reused address costs one ahead job. */
+	const struct node *last_miss_dir;
+	uint64_t n_at_open, n_ahead; /* small files stored, for -d */
 } Q = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Stores [off, off + len) of n's lower copy, read from fd, unless a copy-up
@@ -84,15 +90,89 @@ static ssize_t store_range(struct node *n, int fd, off_t off, size_t len)
 	return got;
 }
 
-void preload_small_file(struct node *n, int fd)
+/* Stores n's whole data when it is small and not stored yet; true when it
+ * stored it now. */
+static bool store_small_file(struct node *n, int fd)
 {
 	struct stat st;
 
 	if (__atomic_load_n(&n->preloaded, __ATOMIC_RELAXED) || fstat(fd, &st) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > SMALL_FILE_MAX)
+		return false;
+	if (store_range(n, fd, 0, (size_t)st.st_size) != st.st_size)
+		return false;
+	__atomic_store_n(&n->preloaded, true, __ATOMIC_RELAXED);
+	return true;
+}
+
+static bool enqueue(struct node *n, int fd, uint64_t window);
+
+void preload_small_file(struct node *n, int fd)
+{
+	const struct node *dir = __atomic_load_n(&n->parent, __ATOMIC_RELAXED);
+	bool again;
+
+	if (!store_small_file(n, fd))
 		return;
-	if (store_range(n, fd, 0, (size_t)st.st_size) == st.st_size)
-		__atomic_store_n(&n->preloaded, true, __ATOMIC_RELAXED);
+	/* A second small file of one directory read in a row: a reader
+	 * going through the directory (tar, grep -r, cp -r, imports). */
+	pthread_mutex_lock(&Q.lock);
+	again = dir && Q.last_miss_dir == dir;
+	Q.last_miss_dir = dir;
+	Q.n_at_open++;
+	pthread_mutex_unlock(&Q.lock);
+	if (again)
+		enqueue(n, -1, 0);
+}
+
+/* Up to AHEAD_FILES lower files listed after `from` in its directory's
+ * table (which keeps the listing's order), referenced. */
+static size_t files_after(struct node *from, struct node **out)
+{
+	struct node *dir;
+	size_t count = 0;
+
+	/* The tree lock keeps `from` in its directory (a rename takes it,
+	 * then the directories' locks). */
+	pthread_rwlock_rdlock(&ufs.tree_lock);
+	dir = from->parent;
+	pthread_mutex_lock(&dir->lock);
+	/* Gone from the table (unlinked, renamed): its neighbours are not
+	 * known any more. */
+	if (from->hashed) {
+		for (struct node *c = from->hh.next; c && count < AHEAD_FILES; c = c->hh.next) {
+			if (S_ISREG(c->type) && __atomic_load_n(&c->branch, __ATOMIC_ACQUIRE) != 0 &&
+			    !__atomic_load_n(&c->preloaded, __ATOMIC_RELAXED)) {
+				node_ref(c);
+				out[count++] = c;
+			}
+		}
+	}
+	pthread_mutex_unlock(&dir->lock);
+	pthread_rwlock_unlock(&ufs.tree_lock);
+	return count;
+}
+
+/* Stores the small lower files that follow `from` in its directory, for
+ * the reader that opened it to find in the page cache. */
+static void store_ahead(struct node *from)
+{
+	struct node *next[AHEAD_FILES];
+	size_t count = files_after(from, next);
+
+	for (size_t i = 0; i < count; i++) {
+		unsigned int b = __atomic_load_n(&next[i]->branch, __ATOMIC_ACQUIRE);
+		int fd = b != 0 ? open_backing(next[i], b, O_RDONLY | O_NOATIME) : -1;
+
+		if (fd == -EPERM)
+			fd = open_backing(next[i], b, O_RDONLY);
+		if (fd >= 0) {
+			if (store_small_file(next[i], fd))
+				__atomic_add_fetch(&Q.n_ahead, 1, __ATOMIC_RELAXED);
+			close(fd);
+		}
+		node_unref(next[i]);
+	}
 }
 
 static void *preload_thread(void *arg)
@@ -111,10 +191,15 @@ static void *preload_thread(void *arg)
 		Q.head = (Q.head + 1) % QUEUE_MAX;
 		Q.count--;
 		pthread_mutex_unlock(&Q.lock);
-		r = store_range(j.node, j.fd, (off_t)(j.window * WINDOW), WINDOW);
-		if (r < 0 && r != -ESTALE && r != -ENOENT)
-			log_debug("preloading '%s': %s", j.node->name, errno_name((int)-r));
-		close(j.fd);
+		if (j.fd < 0) {
+			store_ahead(j.node);
+		} else {
+			r = store_range(j.node, j.fd, (off_t)(j.window * WINDOW), WINDOW);
+			if (r < 0 && r != -ESTALE && r != -ENOENT)
+				log_debug("preloading '%s': %s", j.node->name,
+					  errno_name((int)-r));
+			close(j.fd);
+		}
 		node_unref(j.node);
 		pthread_mutex_lock(&Q.lock);
 	}
@@ -122,14 +207,14 @@ static void *preload_thread(void *arg)
 	return NULL;
 }
 
-/* Queues a window store; false when the queue is full or stopping. */
+/* Queues a window store of fd (duplicated), or with fd -1 the small files
+ * after n; false when the queue is full or stopping. */
 static bool enqueue(struct node *n, int fd, uint64_t window)
 {
-	struct job j = { .node = n, .window = window };
+	struct job j = { .node = n, .window = window, .fd = -1 };
 	bool queued = false;
 
-	j.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (j.fd < 0)
+	if (fd >= 0 && (j.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return false;
 	node_ref(n);
 	pthread_mutex_lock(&Q.lock);
@@ -143,7 +228,8 @@ static bool enqueue(struct node *n, int fd, uint64_t window)
 	}
 	pthread_mutex_unlock(&Q.lock);
 	if (!queued) {
-		close(j.fd);
+		if (j.fd >= 0)
+			close(j.fd);
 		node_unref(n);
 	}
 	return queued;
@@ -206,8 +292,11 @@ void preload_stop(void)
 	if (Q.started)
 		pthread_join(Q.thread, NULL);
 	Q.started = false;
+	log_debug("preload: %llu small files stored at their open, %llu ahead",
+		  (unsigned long long)Q.n_at_open, (unsigned long long)Q.n_ahead);
 	for (; Q.count; Q.count--, Q.head = (Q.head + 1) % QUEUE_MAX) {
-		close(Q.jobs[Q.head].fd);
+		if (Q.jobs[Q.head].fd >= 0)
+			close(Q.jobs[Q.head].fd);
 		node_unref(Q.jobs[Q.head].node);
 	}
 }

@@ -1,7 +1,8 @@
 /* Handing lower-file data to the kernel's page cache before it asks
  * (FUSE_NOTIFY_STORE), where a READ round trip per 4 KiB would cost more
- * than the copy: the data of a small file with its first open, and the
- * 256 KiB window around random reads that keep landing in it.
+ * than the copy: the data of a small file with its first open (and of the
+ * files after it in its directory, once a reader goes through one), and
+ * the 256 KiB window around random reads that keep landing in it.
  *
  * Only lower copies in a writable union are stored (upper files and
  * read-only unions are passed through, passthrough.h).  A lower copy does
@@ -18,7 +19,10 @@
 
 /* With the first read-only open of n, open at fd and the only open handle
  * of n: stores the whole file when it is small.  Before the open reply, so
- * the read that follows finds it. */
+ * the read that follows finds it.  When the last file stored this way was
+ * in the same directory, a background thread also stores the small lower
+ * files listed after n there, so that a reader going through the
+ * directory finds them stored too. */
 void preload_small_file(struct node *n, int fd);
 
 /* A READ of [off, off + size) through a handle whose previous READ ended at

@@ -248,6 +248,60 @@ HTEST(requests, running_a_lower_program_sends_no_read)
 	umount_traced(d);
 }
 
+/* "preload: N small files stored at their open, M ahead" (preload.h),
+ * logged with -d when the daemon stops. */
+static void preload_counts(long *at_open, long *ahead)
+{
+	char *text = slurp(logpath);
+	const char *line = text ? strstr(text, "preload: ") : NULL;
+	cr_assert(line, "no preload line in the log");
+	cr_assert_eq(sscanf(line, "preload: %ld small files stored at their open, %ld ahead",
+			    at_open, ahead), 2, "preload line: %.80s", line);
+	free(text);
+}
+
+/* A reader going through a directory's small lower files in listing order
+ * (tar, grep -r) finds them stored ahead of it: only the first two are
+ * stored at their open, no READ is sent, every byte is the file's, and a
+ * file written through the union after it was stored reads back new. */
+HTEST(requests, small_files_read_in_listing_order_are_stored_ahead)
+{
+	enum { FILES = 24 };
+	for (int f = 0; f < FILES; f++)
+		mk_file(LO(0, pf("d/f%02d", f)), pf("content of file %d\n", f), 0644);
+	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
+	struct strv names = { 0 };
+	DIR *dir = opendir(MN("d"));
+	cr_assert(dir, "opendir: %s", strerror(errno));
+	for (struct dirent *e; (e = readdir(dir));)
+		if (e->d_name[0] != '.')
+			strv_push(&names, strdup(e->d_name));
+	closedir(dir);
+	cr_assert_eq(names.n, (size_t)FILES);
+	log_mark();
+	for (size_t i = 0; i < names.n; i++) {
+		int f = atoi(names.v[i] + 1);
+		assert_file(MN(pf("d/%s", names.v[i])), pf("content of file %d\n", f));
+		/* The idle CPU stores the rest after the second. */
+		if (i == 1)
+			msleep(300);
+	}
+	cr_assert_eq(requests("READ"), 0, "a file was read through READ");
+	int w = open(MN(pf("d/%s", names.v[FILES - 1])), O_WRONLY | O_TRUNC);
+	cr_assert(w >= 0, "open for writing: %s", strerror(errno));
+	cr_assert_eq(write(w, "new\n", 4), 4);
+	close(w);
+	assert_file(MN(pf("d/%s", names.v[FILES - 1])), "new\n");
+	for (size_t i = 0; i < names.n; i++)
+		free(names.v[i]);
+	free(names.v);
+	umount_traced(d);
+	long at_open, ahead;
+	preload_counts(&at_open, &ahead);
+	cr_assert_eq(at_open, 2, "stored at their open: %ld, ahead: %ld", at_open, ahead);
+	cr_assert_eq(ahead, FILES - 2, "stored ahead: %ld", ahead);
+}
+
 /* Random reads of a large lower file: once two land in a 256 KiB window,
  * the whole window is stored in the page cache, so most reads are served
  * without a READ, and every byte read is still the file's. */
