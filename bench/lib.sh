@@ -20,6 +20,19 @@ CHECKS=$BENCH_OUT/checks.log
 
 log() { printf '[%s %s] %s\n' "$(date +%T)" "$GROUP" "$*" >&2; }
 
+# The index of the system that runs K-th (0-based) in repetition REP
+# (1-based) among N: rotated by REP, and backwards in even repetitions, so
+# that no system always runs first or always follows the same one (with
+# rotation alone, B would follow A every time): A B C D, B A D C, C D A B...
+nth_system() {
+	local rep=$1 k=$2 n=$3
+	if ((rep % 2 == 0)); then
+		echo $((((rep - 1 - k) % n + n) % n))
+	else
+		echo $(((k + rep - 1) % n))
+	fi
+}
+
 # Cleanup stack: every mount and daemon is registered as soon as it
 # exists, and undone (newest first) on any exit of the group script.
 CLEANUP=()

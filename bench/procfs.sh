@@ -105,7 +105,7 @@ for ((REP = 1; REP <= BENCH_REPS; REP++)); do
 	for f in "${FILES[@]}"; do
 		for n in "${READERS[@]}"; do
 			for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
-				sys=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
+				sys=${SYSTEMS[$(nth_system "$REP" "$k" "${#SYSTEMS[@]}")]}
 				timed "${IN_CG[@]}" "$TOOL" procread -n "$n" -t "$SECS" "$(root_of "$sys")/$f" "${KEYWORD[$f]}"
 				val=$(cat "$OUTF")
 				expect "reads" "${val:+read}" read

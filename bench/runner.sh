@@ -156,7 +156,7 @@ log "warm-up, then $RUNS runs of ${SYSTEMS[*]}"
 for sys in "${SYSTEMS[@]}"; do for _ in 1 2 3; do run_once "$sys"; done; done
 for ((REP = 1; REP <= RUNS; REP++)); do
 	for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
-		sys=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
+		sys=${SYSTEMS[$(nth_system "$REP" "$k" "${#SYSTEMS[@]}")]}
 		run_once "$sys"
 		RC=$S
 		expect "exit status" "$S" 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/union.sh: union filesystems, one fresh mount per measurement,
-# systems interleaved and rotated (A B C D, B C D A, ...) so that none
-# always runs first or always follows the same one. Run by bench/run.sh.
+# systems interleaved, rotated and reversed every other repetition
+# (nth_system in lib.sh) so that none always runs first or always follows
+# the same one. Run by bench/run.sh.
 GROUP=union
 . "$(dirname "$0")/lib.sh"
 
@@ -441,7 +442,7 @@ for sess in "${SESSIONS[@]}"; do
 	log "session $sess (${!wls_var}): ${SYSTEMS[*]} x $BENCH_REPS"
 	for ((REP = 1; REP <= BENCH_REPS; REP++)); do
 		for ((k = 0; k < ${#SYSTEMS[@]}; k++)); do
-			SYS=${SYSTEMS[(k + REP - 1) % ${#SYSTEMS[@]}]}
+			SYS=${SYSTEMS[$(nth_system "$REP" "$k" "${#SYSTEMS[@]}")]}
 			prewarm "$sess" "$SYS"
 			if ! mount_sys "$SYS" || [[ $(cat "$M/tree/MARKER" 2>/dev/null) != l2 ]]; then
 				for wl in ${!wls_var}; do
