@@ -114,7 +114,7 @@ int file_begin_change(struct node *n)
 	int err = 0;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->pt_opens > 0 && n->backing_branch != 0)
+	if (ufs.writable && n->pt_opens > 0 && n->backing_branch != 0)
 		err = -ETXTBSY;
 	else
 		n->changing++;

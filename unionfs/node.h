@@ -65,9 +65,9 @@ struct node {
 	int backing_id;
 	uint32_t pt_opens;
 	uint32_t cached_opens;
-	/* The branch of the backing file.  Not 0 only for a lower copy opened
-	 * to execute it: nothing may then change the data until those
-	 * handles close (file_begin_change()). */
+	/* The branch of the backing file.  In a writable union not 0 only for
+	 * a lower copy opened to execute it: nothing may then change the data
+	 * until those handles close (file_begin_change()). */
 	uint8_t backing_branch;
 	/* Opens for writing and truncates between file_begin_change() and
 	 * file_end_change(): no lower copy is passed through meanwhile. */

@@ -194,6 +194,11 @@ HTEST(options, readonly_union)
 	assert_errno(mkdir(MN("d"), 0755), EROFS);
 	assert_errno(unlink(MN("a")), EROFS);
 	assert_errno(chmod(MN("a"), 0600), EROFS);
+	/* Also while it is open, passed through to its lower file. */
+	int fd = open(MN("a"), O_RDONLY);
+	cr_assert(fd >= 0, "open: %s", strerror(errno));
+	assert_errno(truncate(MN("a"), 0), EROFS);
+	close(fd);
 	assert_str(ls(H.lo[0], false), "a\ngone");
 }
 
