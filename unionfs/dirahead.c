@@ -137,6 +137,18 @@ static struct dirahead *prepare(struct node *dir)
 	return a;
 }
 
+/* Takes dir's prepared listing away from it (NULL if none). */
+static struct dirahead *detach(struct node *dir)
+{
+	struct dirahead *a;
+
+	pthread_mutex_lock(&dir->lock);
+	a = dir->ahead;
+	dir->ahead = NULL;
+	pthread_mutex_unlock(&dir->lock);
+	return a;
+}
+
 /* Hands a to dir; the ring of ready nodes keeps dir (and so a) until it
  * comes round again. */
 static void attach(struct node *dir, struct dirahead *a)
@@ -159,11 +171,7 @@ static void attach(struct node *dir, struct dirahead *a)
 	A.ready_next = (A.ready_next + 1) % READY_MAX;
 	pthread_mutex_unlock(&A.lock);
 	if (old) {
-		pthread_mutex_lock(&old->lock);
-		a = old->ahead;
-		old->ahead = NULL;
-		pthread_mutex_unlock(&old->lock);
-		dirahead_free(a);
+		dirahead_free(detach(old));
 		node_unref(old);
 	}
 }
@@ -178,15 +186,9 @@ static void drop_ready(void)
 	memset(A.ready, 0, sizeof(A.ready));
 	pthread_mutex_unlock(&A.lock);
 	for (size_t i = 0; i < READY_MAX; i++) {
-		struct dirahead *a;
-
 		if (!ready[i])
 			continue;
-		pthread_mutex_lock(&ready[i]->lock);
-		a = ready[i]->ahead;
-		ready[i]->ahead = NULL;
-		pthread_mutex_unlock(&ready[i]->lock);
-		dirahead_free(a);
+		dirahead_free(detach(ready[i]));
 		node_unref(ready[i]);
 	}
 }
@@ -300,12 +302,8 @@ void dirahead_want(struct node *const *dirs, size_t count)
 
 struct dirahead *dirahead_take(struct node *dir)
 {
-	struct dirahead *a;
+	struct dirahead *a = detach(dir);
 
-	pthread_mutex_lock(&dir->lock);
-	a = dir->ahead;
-	dir->ahead = NULL;
-	pthread_mutex_unlock(&dir->lock);
 	if (a && a->gen != __atomic_load_n(&generation, __ATOMIC_SEQ_CST)) {
 		dirahead_free(a);
 		a = NULL;

@@ -7,7 +7,7 @@
  * the walk's critical path while the other CPU idles.  So when a listing
  * names subdirectories, one low-priority thread (SCHED_IDLE and the idle
  * I/O class: it takes only what nobody else wants) lists them and resolves
- * their names ahead of the walk, the last-named first, as a depth-first
+ * their names ahead of the walk, the first-named first, as a depth-first
  * walk goes.  The READDIRPLUS that then comes for one only reads each
  * name's attributes again (lookup_resolved()).
  *
@@ -48,7 +48,8 @@ void dirahead_want(struct node *const *dirs, size_t count);
 /* dir's prepared listing, if one is ready and still exact: the caller owns
  * it (dirahead_free()).  NULL otherwise. */
 struct dirahead *dirahead_take(struct node *dir);
-/* Frees what a prepared listing holds; the struct itself too if own. */
+/* Frees count resolutions and their array (a listing's `ent`), or a
+ * whole prepared listing. */
 void dirahead_free_entries(struct resolved *ent, size_t count);
 void dirahead_free(struct dirahead *a);
 

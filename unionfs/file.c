@@ -80,7 +80,8 @@ static bool may_pass_through(const struct ufile *f)
 /* Chooses how the kernel does f's I/O, keeping the kernel's rule: while
  * the inode has passthrough opens, every new one shares their backing
  * file; while it has page-cache opens, none is passed through.  Returns
- * the backing id for the open reply, or 0.  Caller holds n->lock. */
+ * the backing id for the open reply, 0, or -ETXTBSY for a writer the rule
+ * would pass through to a lower copy.  Caller holds n->lock. */
 static int choose_io(struct ufile *f)
 {
 	struct node *n = f->node;
@@ -142,19 +143,17 @@ int file_attach(struct fuse_file_info *fi, struct node *n, int fd, unsigned int 
 	f->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 	f->branch = branch;
 	f->node = n;
-	node_ref(n);
 	pthread_mutex_lock(&n->lock);
-	f->next = n->open_files;
-	n->open_files = f;
 	id = choose_io(f);
 	if (id < 0) {
-		n->open_files = f->next;
 		pthread_mutex_unlock(&n->lock);
-		node_unref(n);
 		pthread_mutex_destroy(&f->lock);
 		free(f);
 		return id;
 	}
+	node_ref(n);
+	f->next = n->open_files;
+	n->open_files = f;
 	stale = !id && n->page_cache_stale;
 	if (stale)
 		n->page_cache_stale = false;

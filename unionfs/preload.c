@@ -105,26 +105,6 @@ static bool store_small_file(struct node *n, int fd)
 	return true;
 }
 
-static bool enqueue(struct node *n, int fd, uint64_t window);
-
-void preload_small_file(struct node *n, int fd)
-{
-	const struct node *dir = __atomic_load_n(&n->parent, __ATOMIC_RELAXED);
-	bool again;
-
-	if (!store_small_file(n, fd))
-		return;
-	/* A second small file of one directory read in a row: a reader
-	 * going through the directory (tar, grep -r, cp -r, imports). */
-	pthread_mutex_lock(&Q.lock);
-	again = dir && Q.last_miss_dir == dir;
-	Q.last_miss_dir = dir;
-	Q.n_at_open++;
-	pthread_mutex_unlock(&Q.lock);
-	if (again)
-		enqueue(n, -1, 0);
-}
-
 /* Up to AHEAD_FILES lower files listed after `from` in its directory's
  * table (which keeps the listing's order), referenced. */
 static size_t files_after(struct node *from, struct node **out)
@@ -233,6 +213,24 @@ static bool enqueue(struct node *n, int fd, uint64_t window)
 		node_unref(n);
 	}
 	return queued;
+}
+
+void preload_small_file(struct node *n, int fd)
+{
+	const struct node *dir = __atomic_load_n(&n->parent, __ATOMIC_RELAXED);
+	bool again;
+
+	if (!store_small_file(n, fd))
+		return;
+	/* A second small file of one directory read in a row: a reader
+	 * going through the directory (tar, grep -r, cp -r, imports). */
+	pthread_mutex_lock(&Q.lock);
+	again = dir && Q.last_miss_dir == dir;
+	Q.last_miss_dir = dir;
+	Q.n_at_open++;
+	pthread_mutex_unlock(&Q.lock);
+	if (again)
+		enqueue(n, -1, 0);
 }
 
 /* n's window map, made at its first random read; NULL when it has none.

@@ -299,11 +299,6 @@ static int udir_build(struct udir *d)
 	return 0;
 }
 
-/* One entry of a READDIRPLUS reply: the name looked up as LOOKUP would,
- * so the kernel gets a dentry and attributes with it.  A name that cannot
- * be looked up goes out without them; one gone since the listing was built
- * is left out (nothing written, *err 0), and one whose inode number cannot
- * be had stops the listing (*err set). */
 /* The name looked up from its resolution prepared ahead (ahead), when that
  * still holds. */
 static int lookup_ahead(struct udir *d, const char *name, const struct resolved *ahead,
@@ -319,6 +314,12 @@ static int lookup_ahead(struct udir *d, const char *name, const struct resolved 
 	return err;
 }
 
+/* One entry of a READDIRPLUS reply: the name looked up as LOOKUP would,
+ * so the kernel gets a dentry and attributes with it.  A name that cannot
+ * be looked up goes out without them; one gone since the listing was built
+ * is left out (nothing written, *err 0), and one whose inode number cannot
+ * be had stops the listing (*err set).  ahead: the name's resolution
+ * prepared ahead (dirahead.h), or NULL. */
 static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, const char *name,
 		       struct listed *listed, const struct resolved *ahead,
 		       const struct stat *dirent_st, off_t next, struct node **looked, bool *skip,
@@ -340,11 +341,10 @@ static size_t add_plus(fuse_req_t req, struct udir *d, char *p, size_t left, con
 		return 0;
 	}
 	len = fuse_add_direntry_plus(req, p, left, name, &e, next);
-	if (len > left && n) {
+	if (len > left && n)
 		node_unref(n); /* did not fit: the kernel never sees it */
-	} else {
+	else
 		*looked = n;
-	}
 	return len;
 }
 

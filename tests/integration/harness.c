@@ -192,6 +192,17 @@ void mk_filen(const char *path, const void *buf, size_t len, mode_t mode)
 	close(fd);
 }
 
+char *mk_copy(const char *from, const char *path, mode_t mode, size_t *len)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	cr_assert(in >= 0, "%s: %s", from, strerror(errno));
+	char *data = read_fd_all(in, len);
+	close(in);
+	cr_assert(data, "reading %s: %s", from, strerror(errno));
+	mk_filen(path, data, *len, mode);
+	return data;
+}
+
 void mk_file(const char *path, const char *content, mode_t mode)
 {
 	mk_filen(path, content, strlen(content), mode);

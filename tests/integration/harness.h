@@ -75,6 +75,9 @@ void mk_parents(const char *path);                 /* mkdir -p dirname(path) */
 void mk_dir(const char *path, mode_t mode);         /* mkdir -p path; chmod */
 void mk_file(const char *path, const char *content, mode_t mode);
 void mk_filen(const char *path, const void *buf, size_t len, mode_t mode);
+/* Copies the file `from` (outside the branches) to path; returns its bytes
+ * (malloc'ed), *len their count. */
+char *mk_copy(const char *from, const char *path, mode_t mode, size_t *len);
 void mk_symlink(const char *target, const char *path);
 void mk_sparse(const char *path, off_t size, off_t data_at, const char *data);
 void mk_wh(enum ufmt fmt, const char *dir, const char *name); /* whiteout */

@@ -171,19 +171,6 @@ UTEST(passthrough, shared_mapping_writes_reach_the_upper_file)
 
 /* ---- a lower file opened to execute it ---- */
 
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	size_t len;
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	cr_assert(in >= 0, "%s: %s", from, strerror(errno));
-	char *data = read_fd_all(in, &len);
-	close(in);
-	cr_assert(data, "reading %s", from);
-	mk_parents(to);
-	mk_filen(to, data, len, mode);
-	free(data);
-}
-
 /* Starts path with argv[1] "30" and waits until it runs path (not the
  * child before its exec). */
 static pid_t start_running(const char *path)
@@ -236,8 +223,10 @@ static uint64_t hash_file(const char *path)
  * cache, where only the run itself blocks writes. */
 static void check_running_lower_program(enum ufmt fmt, bool passthrough)
 {
-	copy_file("/bin/sleep", LO(0, "bin/prog"), 0755);
-	uint64_t lower = hash_file(LO(0, "bin/prog"));
+	size_t len;
+	char *data = mk_copy("/bin/sleep", LO(0, "bin/prog"), 0755, &len);
+	uint64_t lower = hash_bytes(data, len);
+	free(data);
 	h_mount(fmt, 1, passthrough ? NULL : "passthrough=off");
 	char *prog = MN("bin/prog");
 	pid_t pid = start_running(prog);

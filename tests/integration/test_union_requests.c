@@ -220,13 +220,8 @@ HTEST(requests, small_lower_file_is_read_without_read_requests)
 HTEST(requests, running_a_lower_program_sends_no_read)
 {
 	size_t len;
-	int in = open("/usr/bin/perl", O_RDONLY | O_CLOEXEC);
-	cr_assert(in >= 0, "/usr/bin/perl: %s", strerror(errno));
-	char *data = read_fd_all(in, &len);
-	close(in);
-	cr_assert(data && len > (1 << 20), "/usr/bin/perl is too small to tell");
-	mk_parents(LO(0, "bin/perl"));
-	mk_filen(LO(0, "bin/perl"), data, len, 0755);
+	char *data = mk_copy("/usr/bin/perl", LO(0, "bin/perl"), 0755, &len);
+	cr_assert(len > (1 << 20), "/usr/bin/perl is too small to tell");
 	pid_t d = mount_traced(union_opts(FMT_OVL, 1, NULL));
 	log_mark();
 	pid_t c = fork();

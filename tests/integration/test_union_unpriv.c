@@ -22,14 +22,10 @@ static char ubin[PATH_MAX];
 
 static void copy_binary(void)
 {
-	snprintf(ubin, sizeof ubin, "%s/bin/strata-unionfs", H.root);
-	int in = open(H.bin, O_RDONLY);
-	cr_assert(in >= 0);
 	size_t n;
-	char *data = read_fd_all(in, &n);
-	close(in);
-	mk_filen(ubin, data, n, 0755);
-	free(data);
+
+	snprintf(ubin, sizeof ubin, "%s/bin/strata-unionfs", H.root);
+	free(mk_copy(H.bin, ubin, 0755, &n));
 }
 
 static void setup(void)
