@@ -23,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "copyup.h"
@@ -110,10 +111,51 @@ static int choose_io(struct ufile *f)
 	return 0;
 }
 
+/* RELEASE is asynchronous: a handle closed just before a write-open may
+ * not have reached the daemon yet.  How long a change waits for such
+ * handles before it is refused. */
+#define RELEASE_WAIT_MS 500
+
+/* Signalled when a node's last handle passed through to a lower copy goes
+ * (rare: the waiters are changes that found such handles). */
+static pthread_mutex_t released_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
+
+bool file_lower_passed_through(struct node *n)
+{
+	bool busy;
+
+	pthread_mutex_lock(&n->lock);
+	busy = ufs.writable && n->pt_opens > 0 && n->backing_branch != 0;
+	pthread_mutex_unlock(&n->lock);
+	return busy;
+}
+
+/* Waits up to RELEASE_WAIT_MS for n's handles passed through to a lower
+ * copy to be released. */
+static void wait_for_release(struct node *n)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += RELEASE_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	/* Checked under released_lock, which file_detach() signals under
+	 * once it has counted the handle out: no wake-up is lost. */
+	pthread_mutex_lock(&released_lock);
+	while (file_lower_passed_through(n) &&
+	       pthread_cond_timedwait(&released, &released_lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&released_lock);
+}
+
 int file_begin_change(struct node *n)
 {
 	int err = 0;
 
+	if (file_lower_passed_through(n))
+		wait_for_release(n);
 	pthread_mutex_lock(&n->lock);
 	if (ufs.writable && n->pt_opens > 0 && n->backing_branch != 0)
 		err = -ETXTBSY;
@@ -473,6 +515,7 @@ void file_detach(struct fuse_file_info *fi)
 	struct ufile *f = ufile(fi), **pp;
 	struct node *n = f->node;
 	int unused_backing = 0;
+	bool lower = false;
 
 	pthread_mutex_lock(&n->lock);
 	for (pp = &n->open_files; *pp; pp = &(*pp)->next) {
@@ -487,10 +530,16 @@ void file_detach(struct fuse_file_info *fi)
 	} else if (--n->pt_opens == 0) {
 		unused_backing = n->backing_id;
 		n->backing_id = 0;
+		lower = n->backing_branch != 0;
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (unused_backing)
 		pt_backing_close(unused_backing);
+	if (lower) {
+		pthread_mutex_lock(&released_lock);
+		pthread_cond_broadcast(&released);
+		pthread_mutex_unlock(&released_lock);
+	}
 	close(f->fd);
 	pthread_mutex_destroy(&f->lock);
 	node_unref(f->node);

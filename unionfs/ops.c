@@ -122,12 +122,17 @@ bool ops_may_block(const void *request, size_t len)
 		return ufs.flush_on_close;
 	case FUSE_OPEN: {
 		const struct fuse_open_in *o = arg;
+		struct node *n = req_node(in->nodeid);
 
+		if (arglen < sizeof(*o) || !open_wants_write((int)o->flags))
+			return false;
 		/* O_TRUNC copies up no data. */
-		return arglen >= sizeof(*o) && open_wants_write((int)o->flags) &&
-		       !(o->flags & O_TRUNC) && copy_up_copies_data(req_node(in->nodeid));
+		return file_lower_passed_through(n) ||
+		       (!(o->flags & O_TRUNC) && copy_up_copies_data(n));
 	}
 	case FUSE_SETATTR:
+		return copy_up_copies_data(req_node(in->nodeid)) ||
+		       file_lower_passed_through(req_node(in->nodeid));
 	case FUSE_SETXATTR:
 	case FUSE_REMOVEXATTR:
 		return copy_up_copies_data(req_node(in->nodeid));

@@ -119,8 +119,11 @@ int file_upper_fd(struct fuse_file_info *fi);
 /* Around an open for writing or a truncate of n, before anything is
  * changed: -ETXTBSY while handles opened to execute n's lower copy are
  * passed through to it, since they would go on reading the old data; as
- * Linux answers a write to a running executable. */
+ * Linux answers a write to a running executable.  Handles closed just
+ * before, whose RELEASE is still on its way, are waited for (up to half a
+ * second): file_lower_passed_through() says when that may happen. */
 int file_begin_change(struct node *n);
+bool file_lower_passed_through(struct node *n);
 void file_end_change(struct node *n);
 
 /* readdir.c */
